@@ -1,0 +1,277 @@
+/*
+ * attach.c — `vmnet attach`, `vmnet detach` and `vmnet run`: real Linux network
+ * stacks (namespaces, tap devices) as guests of a vmnet network.
+ *
+ * The command, not the daemon, creates the tap: it enters the target network
+ * namespace, opens the device there, configures it, and hands the descriptor
+ * to vmnetd over the control socket. vmnetd never needs to enter namespaces.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <sched.h>
+#include <unistd.h>
+#include <vmnet/vmnet.h>
+
+#include "cli/cli.h"
+#include "cli/tap.h"
+#include "common/ctl.h"
+
+struct attach_args {
+	const char *netns, *tap, *ifname, *name, *network;
+	bool isolated, has_ip;
+	struct in_addr ip;
+	int prefix;
+};
+
+/* Parse the options shared by attach and run. Return: 0, or -1 after printing why. */
+static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
+{
+	static const struct option lo[] = {
+		{ "netns", required_argument, NULL, 'n' }, { "tap", required_argument, NULL, 't' },
+		{ "ip", required_argument, NULL, 'i' },    { "ifname", required_argument, NULL, 'f' },
+		{ "name", required_argument, NULL, 'N' },  { "network", required_argument, NULL, 'w' },
+		{ "isolated", no_argument, NULL, 'I' },    { 0 },
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->ifname = "eth0";
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n': a->netns = optarg; break;
+		case 't': a->tap = optarg; break;
+		case 'f': a->ifname = optarg; break;
+		case 'N': a->name = optarg; break;
+		case 'w': a->network = optarg; break;
+		case 'I': a->isolated = true; break;
+		case 'i':
+			if (tap_parse_cidr(optarg, &a->ip, &a->prefix) < 0) {
+				fprintf(stderr, "vmnet: --ip wants A.B.C.D/N, got '%s'\n", optarg);
+				return -1;
+			}
+			a->has_ip = true;
+			break;
+		default: return -1;
+		}
+	}
+	if (!run && !!a->netns == !!a->tap) {
+		fprintf(stderr, "vmnet: attach needs exactly one of --netns NS or --tap DEV\n");
+		return -1;
+	}
+	if (strlen(a->ifname) >= 16 || (a->tap && strlen(a->tap) >= 16)) {
+		fprintf(stderr, "vmnet: interface names are at most 15 bytes\n");
+		return -1;
+	}
+	return 0;
+}
+
+static xpc_object_t attach_request(const struct attach_args *a, const char *name, bool persist)
+{
+	xpc_object_t d = xpc_dictionary_create_empty();
+
+	xpc_dictionary_set_string(d, "name", name);
+	xpc_dictionary_set_string(d, "network", a->network ? a->network : "default");
+	xpc_dictionary_set_bool(d, "persist", persist);
+	xpc_dictionary_set_bool(d, "isolation", a->isolated);
+	return d;
+}
+
+/* Runs inside the target namespace: create and configure the tap. */
+static int open_and_configure(void *arg)
+{
+	const struct attach_args *a = arg;
+	int fd = tap_open(a->ifname), r;
+
+	if (fd < 0)
+		return fd;
+	r = tap_configure(a->ifname, a->has_ip ? &a->ip : NULL, a->has_ip ? a->prefix : 0);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int send_attach(const struct attach_args *a, int tapfd, const char *name)
+{
+	xpc_object_t req = attach_request(a, name, true), rep = NULL;
+	int fd = cli_connect();
+	uint32_t st = cli_request(fd, CTL_ATTACH_TAP, req, &rep, &tapfd, 1);
+
+	xpc_release(req);
+	close(fd);
+	if (st != VMNET_SUCCESS)
+		return 1;
+	printf("attached %s to network %s\n", name, xpc_dictionary_get_string(rep, "network"));
+	xpc_release(rep);
+	return 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	struct attach_args a;
+	char path[300], name[64];
+	int tapfd, r;
+
+	if (parse_attach(argc, argv, &a, false) < 0 || optind != argc)
+		return 2;
+	if (a.netns) {
+		snprintf(path, sizeof(path), strchr(a.netns, '/') ? "%s" : "/run/netns/%s", a.netns);
+		snprintf(name, sizeof(name), "%s", a.name ? a.name : a.netns);
+		tapfd = tap_in_netns(path, open_and_configure, &a);
+	} else {
+		a.ifname = a.tap;
+		snprintf(name, sizeof(name), "%s", a.name ? a.name : a.tap);
+		tapfd = open_and_configure(&a);
+	}
+	if (tapfd < 0) {
+		r = -tapfd;
+		fprintf(stderr, "vmnet: cannot create tap %s%s%s: %s%s\n", a.ifname, a.netns ? " in " : "",
+			a.netns ? path : "", strerror(r), r == EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
+		return 1;
+	}
+	r = send_attach(&a, tapfd, name);
+	close(tapfd);
+	return r;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	xpc_object_t req;
+	uint32_t st;
+	int fd;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: vmnet detach NAME\n");
+		return 2;
+	}
+	req = xpc_dictionary_create_empty();
+	xpc_dictionary_set_string(req, "name", argv[1]);
+	fd = cli_connect();
+	st = cli_request(fd, CTL_DETACH, req, NULL, NULL, 0);
+	xpc_release(req);
+	close(fd);
+	return st == VMNET_SUCCESS ? 0 : 1;
+}
+
+/* Send or receive one descriptor over a socketpair. */
+static int pass_fd(int sock, int fd)
+{
+	char b = 'f';
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = { &b, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -errno;
+}
+
+static int recv_fd(int sock)
+{
+	char b;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = { &b, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+		return -EIO;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -EIO;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* The child: new namespace, tap, hand the tap to the parent, wait for "go", exec. */
+static void run_child(int sock, const struct attach_args *a, char **cmd)
+{
+	char go;
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "vmnet run: cannot create a network namespace: %s%s\n", strerror(errno),
+			errno == EPERM ? " (needs root or CAP_SYS_ADMIN)" : "");
+		_exit(126);
+	}
+	fd = open_and_configure((void *)a);
+	if (fd < 0) {
+		fprintf(stderr, "vmnet run: cannot create tap %s: %s\n", a->ifname, strerror(-fd));
+		_exit(126);
+	}
+	if (pass_fd(sock, fd) < 0 || read(sock, &go, 1) != 1 || go != 'g')
+		_exit(126);
+	close(fd);
+	close(sock);
+	execvp(cmd[0], cmd);
+	fprintf(stderr, "vmnet run: %s: %s\n", cmd[0], strerror(errno));
+	_exit(127);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct attach_args a;
+	char name[64];
+	int sp[2], fd, tapfd, status;
+	xpc_object_t req;
+	pid_t pid;
+
+	if (parse_attach(argc, argv, &a, true) < 0 || optind >= argc) {
+		fprintf(stderr, "usage: vmnet run [--ip A.B.C.D/N] [--ifname IF] [--network default|UUID] [--isolated] -- CMD [ARG...]\n");
+		return 2;
+	}
+	fd = cli_connect();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return 1;
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		close(sp[0]);
+		close(fd);
+		run_child(sp[1], &a, argv + optind);
+	}
+	close(sp[1]);
+	tapfd = recv_fd(sp[0]);
+	snprintf(name, sizeof(name), "%s", a.name ? a.name : "");
+	if (!a.name)
+		snprintf(name, sizeof(name), "run-%d", (int)pid);
+	req = attach_request(&a, name, false);
+	if (tapfd < 0 || cli_request(fd, CTL_ATTACH_TAP, req, NULL, &tapfd, 1) != VMNET_SUCCESS) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return 1;
+	}
+	xpc_release(req);
+	close(tapfd);
+	if (write(sp[0], "g", 1) != 1)
+		kill(pid, SIGKILL);
+	close(sp[0]);
+	/* The attachment lives as long as this connection: until the command exits. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(fd);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}

@@ -1,0 +1,24 @@
+/*
+ * cli.h — shared pieces of the `vmnet` command.
+ */
+#ifndef VMNET_CLI_H
+#define VMNET_CLI_H
+
+#include <stdint.h>
+#include <xpc/xpc.h>
+
+/* Connect to vmnetd (starting a per-user one if none runs). Return: fd, or exits with a message. */
+int cli_connect(void);
+/* One request; prints the daemon's reason and returns non-zero status on failure.
+ * Return: the vmnet_return_t of the reply (VMNET_SUCCESS = 1000), *reply set (+1) on success. */
+uint32_t cli_request(int fd, uint16_t type, xpc_object_t req, xpc_object_t *reply, const int *fds, int nfds);
+/* Print an xpc object as JSON on stdout. */
+void cli_print_json(xpc_object_t o, int indent);
+
+int cmd_status(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_shutdown(int argc, char **argv);
+
+#endif

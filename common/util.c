@@ -1,0 +1,131 @@
+/* util.c — small shared helpers (see util.h). */
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+void util_mac_to_string(const uint8_t mac[6], char out[UTIL_MAC_STRLEN])
+{
+	snprintf(out, UTIL_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		 mac[5]);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int util_mac_from_string(const char *s, uint8_t mac[6])
+{
+	uint8_t out[6];
+	int i;
+
+	if (!s)
+		return -EINVAL;
+	for (i = 0; i < 6; i++) {
+		int hi = hexval(*s), lo;
+
+		if (hi < 0)
+			return -EINVAL;
+		s++;
+		lo = hexval(*s);
+		if (lo >= 0) {
+			out[i] = (uint8_t)(hi << 4 | lo);
+			s++;
+		} else {
+			out[i] = (uint8_t)hi;
+		}
+		if (i < 5) {
+			if (*s != ':' && *s != '-')
+				return -EINVAL;
+			s++;
+		}
+	}
+	if (*s)
+		return -EINVAL;
+	memcpy(mac, out, sizeof(out));
+	return 0;
+}
+
+void util_uuid_to_string(const uint8_t uuid[16], char out[UTIL_UUID_STRLEN])
+{
+	uuid_unparse_upper(uuid, out);
+}
+
+uint64_t util_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int util_eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(fd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	return 0;
+}
+
+uint64_t util_eventfd_drain(int fd)
+{
+	uint64_t v = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(v) ? v : 0;
+}
+
+/* Create a thread with all signals blocked. Return: 0 or -errno. */
+static int spawn(pthread_t *thread, void *(*fn)(void *), void *arg, int detached)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int r;
+
+	r = pthread_attr_init(&attr);
+	if (r)
+		return -r;
+	if (detached)
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = pthread_create(&t, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (r)
+		return -r;
+	if (thread)
+		*thread = t;
+	return 0;
+}
+
+int util_thread_spawn(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	return spawn(thread, fn, arg, 0);
+}
+
+int util_thread_spawn_detached(void *(*fn)(void *), void *arg)
+{
+	return spawn(NULL, fn, arg, 1);
+}

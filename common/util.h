@@ -1,0 +1,48 @@
+/*
+ * util.h — small helpers shared by the library, the daemon and the tools:
+ * MAC and UUID text forms, monotonic time, eventfd doorbells and threads
+ * that never take the process's signals.
+ */
+#ifndef VMNET_COMMON_UTIL_H
+#define VMNET_COMMON_UTIL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define UTIL_MAC_STRLEN 18  /* "0a:d6:36:c1:ea:f3" + NUL */
+#define UTIL_UUID_STRLEN 37 /* "2835E074-...." + NUL */
+
+/* Format mac as lower-case "xx:xx:xx:xx:xx:xx" into out (UTIL_MAC_STRLEN bytes). */
+void util_mac_to_string(const uint8_t mac[6], char out[UTIL_MAC_STRLEN]);
+
+/*
+ * Parse "x:x:x:x:x:x" (1 or 2 hex digits per byte, any case; '-' also accepted
+ * as separator) into mac.
+ * Return: 0, or -EINVAL for anything else.
+ */
+int util_mac_from_string(const char *s, uint8_t mac[6]);
+
+/* Format a UUID as upper-case text, as Apple prints interface ids. */
+void util_uuid_to_string(const uint8_t uuid[16], char out[UTIL_UUID_STRLEN]);
+
+/* Return: CLOCK_MONOTONIC time in nanoseconds. */
+uint64_t util_now_ns(void);
+
+/* Add 1 to an eventfd (a doorbell). Return: 0 or -errno (-EAGAIN when saturated is reported as 0). */
+int util_eventfd_signal(int fd);
+
+/* Reset a non-blocking eventfd to 0. Return: the counter value read, 0 when it was already 0. */
+uint64_t util_eventfd_drain(int fd);
+
+/*
+ * Create a joinable thread with every signal blocked, so that signals keep
+ * going to the program's own threads (clients wait for SIGTERM/SIGINT with
+ * signalfd and must not lose them to a library thread).
+ * Return: 0 or -errno.
+ */
+int util_thread_spawn(pthread_t *thread, void *(*fn)(void *), void *arg);
+
+/* Same, detached. Return: 0 or -errno. */
+int util_thread_spawn_detached(void *(*fn)(void *), void *arg);
+
+#endif

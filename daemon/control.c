@@ -1,0 +1,572 @@
+/*
+ * control.c — vmnetd's control connections.
+ *
+ * Theory of operation: every client connection is a SOCK_SEQPACKET socket
+ * watched by the event loop. A libvmnet interface is one connection: CTL_START
+ * creates a ring port in the right network and hands the rings over; closing
+ * the connection (orderly, crash, kill -9) tears the port down, so nothing
+ * outlives a dead client. `vmnet attach` hands over tap devices the same
+ * way; a persistent attachment is owned by the daemon instead and lives until
+ * `vmnet detach` or until its device disappears.
+ *
+ * A connection whose peer fails authorization gets VMNET_NOT_AUTHORIZED for
+ * its first request and is closed. A malformed message closes that one
+ * connection; nothing a client sends can stop the daemon.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <vmnet/vmnet.h>
+
+#include "common/ctl.h"
+#include "common/log.h"
+#include "config.h"
+#include "daemon/daemon.h"
+#include "engine/port_ring.h"
+#include "engine/port_tap.h"
+
+struct conn {
+	struct loop_src src;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool authorized;
+	struct port *port; /* the interface started on this connection */
+	struct conn *next;
+};
+
+static struct conn *conns;
+static unsigned nconns;
+
+int control_listen(struct loop_src *src)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(opts.socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, opts.socket_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(opts.socket_path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(opts.socket_path, opts.socket_mode) < 0 ||
+	    listen(fd, 64) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*src = (struct loop_src){ .type = EV_LISTEN, .fd = fd };
+	return loop_add(src, EPOLLIN);
+}
+
+void control_accept(int lfd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return;
+	}
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->authorized = authz_allowed(cred.uid, cred.gid);
+	c->src = (struct loop_src){ .type = EV_CONN, .fd = fd, .obj = c };
+	if (loop_add(&c->src, EPOLLIN) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = conns;
+	conns = c;
+	nconns++;
+	log_debug("connection from pid %d uid %u%s", (int)c->pid, (unsigned)c->uid,
+		  c->authorized ? "" : " (not authorized)");
+}
+
+void control_close(struct conn *c)
+{
+	struct conn **pp;
+
+	for (pp = &conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			nconns--;
+			break;
+		}
+	/* Persistent attachments were handed to the daemon; everything else goes with the client. */
+	for (struct network *n = network_list, *nn; n; n = nn) {
+		nn = n->next;
+		for (struct port *p = n->ports, *pn; p; p = pn) {
+			pn = p->next;
+			if (p->owner == c)
+				network_remove_port(p);
+		}
+	}
+	loop_del(&c->src);
+	close(c->src.fd);
+	loop_defer_free(c);
+}
+
+unsigned control_count(void)
+{
+	return nconns;
+}
+
+void control_close_all(void)
+{
+	while (conns)
+		control_close(conns);
+}
+
+void control_port_broken(struct port *p)
+{
+	struct conn *c = p->owner;
+
+	if (p->removed)
+		return;
+	if (c && c->port == p) {
+		/* The client's interface is unusable: drop the client entirely. */
+		control_close(c);
+		return;
+	}
+	network_remove_port(p);
+}
+
+static int reply(struct conn *c, const struct ctl_hdr *req, uint32_t status, xpc_object_t d, const int *fds, int nfds)
+{
+	int r = ctl_send(c->src.fd, req->type | CTL_REPLY, req->seq, status, d, fds, nfds);
+
+	if (r < 0)
+		log_debug("reply to pid %d: %s", (int)c->pid, strerror(-r));
+	return r;
+}
+
+/* Reply with a failure status and a human-readable reason. */
+static void reply_error(struct conn *c, const struct ctl_hdr *req, uint32_t status, const char *why)
+{
+	xpc_object_t d = xpc_dictionary_create_empty();
+
+	if (why) {
+		xpc_dictionary_set_string(d, CTL_KEY_ERROR, why);
+		log_info("pid %d: request %u refused: %s", (int)c->pid, req->type, why);
+	}
+	reply(c, req, status, d, NULL, 0);
+	xpc_release(d);
+}
+
+/* Fill the default host range, moving to the next free /24 when taken (as macOS does). */
+static uint32_t default_range(struct iface_req *req, const char **why)
+{
+	for (unsigned third = 128; third < 255; third++) {
+		struct network *n;
+
+		req->start.s_addr = htonl(0xc0a80001u | (third << 8));
+		req->end.s_addr = htonl(0xc0a800feu | (third << 8));
+		req->mask.s_addr = htonl(0xffffff00u);
+		n = network_find_subnet(req->mode, req->start, req->mask);
+		if (n || !network_find_overlap(req->start, req->mask, NULL))
+			return VMNET_SUCCESS;
+	}
+	*why = "no free /24 left in 192.168.128.0 - 192.168.254.0";
+	return VMNET_SHARING_SERVICE_BUSY;
+}
+
+/* Find or create the network a request names. */
+static uint32_t pick_network(struct iface_req *req, struct network **out, const char **why)
+{
+	struct network *n;
+	uint32_t st;
+	char a[INET_ADDRSTRLEN];
+
+	if (req->has_net_id) {
+		n = network_find_uuid(req->mode, req->net_id);
+		if (!n && network_new(req->mode, &n) == 0) {
+			char u[40];
+
+			n->has_uuid = true;
+			memcpy(n->uuid, req->net_id, sizeof(uuid_t));
+			uuid_unparse_lower(req->net_id, u);
+			snprintf(n->name, sizeof(n->name), "host-%s", u);
+		}
+		*out = n;
+		return n ? VMNET_SUCCESS : VMNET_MEM_FAILURE;
+	}
+	if (!req->has_range && (st = default_range(req, why)) != VMNET_SUCCESS)
+		return st;
+	n = network_find_subnet(req->mode, req->start, req->mask);
+	if (!n) {
+		if (network_find_overlap(req->start, req->mask, NULL)) {
+			*why = "the requested subnet overlaps a network that is already in use";
+			return VMNET_SHARING_SERVICE_BUSY;
+		}
+		if (network_new(req->mode, &n) < 0)
+			return VMNET_MEM_FAILURE;
+		n->has_subnet = true;
+		n->start = req->start;
+		n->end = req->end;
+		n->mask = req->mask;
+		if (req->has_mtu)
+			n->mtu = req->mtu;
+		inet_ntop(AF_INET, &n->start, a, sizeof(a));
+		snprintf(n->name, sizeof(n->name), "host-%s", a);
+		log_info("network %s created", n->name);
+	}
+	*out = n;
+	return VMNET_SUCCESS;
+}
+
+/* Choose the MAC: remembered for the interface id, or new. */
+static uint32_t pick_mac(struct iface_req *req, struct port *p, const char **why)
+{
+	if (!req->has_id)
+		uuid_generate_random(req->id);
+	if (!req->allocate_mac)
+		return VMNET_SUCCESS;
+	if (state_mac_lookup(req->id, p->mac)) {
+		if (network_mac_in_use(p->mac, NULL)) {
+			*why = "the MAC address of this vmnet_interface_id is in use by another interface";
+			return VMNET_SHARING_SERVICE_BUSY;
+		}
+	} else {
+		state_mac_random(p->mac);
+		if (state_mac_store(req->id, p->mac) < 0)
+			log_warn("could not persist the MAC of a new interface id in %s", opts.state_dir);
+	}
+	p->has_mac = true;
+	return VMNET_SUCCESS;
+}
+
+static void handle_start(struct conn *c, const struct ctl_hdr *h, xpc_object_t desc)
+{
+	const char *why = NULL;
+	struct iface_req req;
+	struct network *net = NULL;
+	struct port_ring *pr = NULL;
+	struct port *p;
+	xpc_object_t param;
+	uint32_t st, mtu;
+	int fds[3];
+
+	if (c->port) {
+		reply_error(c, h, VMNET_INVALID_ARGUMENT, "this connection already has an interface");
+		return;
+	}
+	st = desc_parse(desc, &req, &why);
+	if (st == VMNET_SUCCESS)
+		st = pick_network(&req, &net, &why);
+	if (st != VMNET_SUCCESS) {
+		reply_error(c, h, st, why);
+		return;
+	}
+	mtu = req.has_mtu ? req.mtu : net->mtu;
+	if (port_ring_new(mtu + 14, &pr) < 0) {
+		reply_error(c, h, VMNET_MEM_FAILURE, "could not create the shared-memory rings");
+		network_release_if_empty(net);
+		return;
+	}
+	p = port_ring_port(pr);
+	p->isolated = req.isolation;
+	p->owner = c;
+	snprintf(p->name, sizeof(p->name), "pid%d", (int)c->pid);
+	st = pick_mac(&req, p, &why);
+	if (st == VMNET_SUCCESS && network_add_port(net, p) < 0) {
+		st = VMNET_FAILURE;
+		why = "the network has too many interfaces";
+	}
+	if (st != VMNET_SUCCESS) {
+		p->ops->destroy(p);
+		network_release_if_empty(net);
+		reply_error(c, h, st, why);
+		return;
+	}
+	param = desc_param(&req, net, p);
+	xpc_dictionary_set_uint64(param, CTL_KEY_RING_NSLOTS, port_ring_nslots(pr));
+	xpc_dictionary_set_uint64(param, CTL_KEY_RING_MAX_FRAME, p->max_frame);
+	xpc_dictionary_set_uint64(param, CTL_KEY_PORT_ID, p->id);
+	port_ring_fds(pr, fds);
+	if (port_ring_watch(pr) < 0 || reply(c, h, VMNET_SUCCESS, param, fds, 3) < 0) {
+		network_remove_port(p);
+	} else {
+		c->port = p;
+		log_info("interface %u (%s) started on network %s", p->id, p->name, net->name);
+	}
+	xpc_release(param);
+}
+
+static void handle_stop(struct conn *c, const struct ctl_hdr *h)
+{
+	if (!c->port) {
+		reply_error(c, h, VMNET_INVALID_ARGUMENT, "no interface on this connection");
+		return;
+	}
+	log_info("interface %u stopped", c->port->id);
+	network_remove_port(c->port);
+	c->port = NULL;
+	reply(c, h, VMNET_SUCCESS, NULL, NULL, 0);
+}
+
+static xpc_object_t port_status(const struct port *p)
+{
+	xpc_object_t d = xpc_dictionary_create_empty();
+	const struct conn *owner = p->owner;
+	char mac[24];
+
+	xpc_dictionary_set_uint64(d, "id", p->id);
+	xpc_dictionary_set_string(d, "name", p->name);
+	xpc_dictionary_set_string(d, "kind", p->ops->kind);
+	if (p->has_mac) {
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", p->mac[0], p->mac[1], p->mac[2], p->mac[3],
+			 p->mac[4], p->mac[5]);
+		xpc_dictionary_set_string(d, "mac", mac);
+	}
+	xpc_dictionary_set_bool(d, "isolated", p->isolated);
+	xpc_dictionary_set_bool(d, "persistent", owner == NULL);
+	if (owner)
+		xpc_dictionary_set_int64(d, "pid", owner->pid);
+	xpc_dictionary_set_uint64(d, "rx_frames", p->st.rx_frames);
+	xpc_dictionary_set_uint64(d, "rx_bytes", p->st.rx_bytes);
+	xpc_dictionary_set_uint64(d, "tx_frames", p->st.tx_frames);
+	xpc_dictionary_set_uint64(d, "tx_bytes", p->st.tx_bytes);
+	xpc_dictionary_set_uint64(d, "tx_drops", p->st.tx_drops);
+	xpc_dictionary_set_uint64(d, "rx_errors", p->st.rx_errors);
+	return d;
+}
+
+static xpc_object_t network_status(const struct network *n)
+{
+	xpc_object_t d = xpc_dictionary_create_empty(), ports = xpc_array_create_empty();
+	char a[INET_ADDRSTRLEN];
+
+	xpc_dictionary_set_string(d, "name", n->name);
+	xpc_dictionary_set_uint64(d, "mode", n->mode);
+	xpc_dictionary_set_uint64(d, "mtu", n->mtu);
+	if (n->has_uuid)
+		xpc_dictionary_set_uuid(d, "identifier", n->uuid);
+	if (n->has_subnet) {
+		xpc_dictionary_set_string(d, "start", inet_ntop(AF_INET, &n->start, a, sizeof(a)));
+		xpc_dictionary_set_string(d, "end", inet_ntop(AF_INET, &n->end, a, sizeof(a)));
+		xpc_dictionary_set_string(d, "mask", inet_ntop(AF_INET, &n->mask, a, sizeof(a)));
+	}
+	xpc_dictionary_set_uint64(d, "flood_frames", n->flood_frames);
+	for (const struct port *p = n->ports; p; p = p->next) {
+		xpc_object_t ps = port_status(p);
+
+		xpc_array_append_value(ports, ps);
+		xpc_release(ps);
+	}
+	xpc_dictionary_set_value(d, "ports", ports);
+	xpc_release(ports);
+	return d;
+}
+
+static void handle_status(struct conn *c, const struct ctl_hdr *h)
+{
+	xpc_object_t d = xpc_dictionary_create_empty(), nets = xpc_array_create_empty();
+
+	xpc_dictionary_set_string(d, "version", VMNET_VERSION);
+	xpc_dictionary_set_int64(d, "pid", getpid());
+	xpc_dictionary_set_bool(d, "system", opts.system);
+	xpc_dictionary_set_string(d, "socket", opts.socket_path);
+	xpc_dictionary_set_string(d, "state_dir", opts.state_dir);
+	xpc_dictionary_set_uint64(d, "connections", nconns);
+	for (const struct network *n = network_list; n; n = n->next) {
+		xpc_object_t ns = network_status(n);
+
+		xpc_array_append_value(nets, ns);
+		xpc_release(ns);
+	}
+	xpc_dictionary_set_value(d, "networks", nets);
+	xpc_release(nets);
+	reply(c, h, VMNET_SUCCESS, d, NULL, 0);
+	xpc_release(d);
+}
+
+/* Is fd a tap device (not tun)? Return: 0 or -EINVAL. */
+static int check_tap_fd(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0 || !(ifr.ifr_flags & IFF_TAP))
+		return -EINVAL;
+	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* Which network an attachment names: "default" (or absent) or a network identifier UUID. */
+static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct network **net, const char **why)
+{
+	const char *name = xpc_dictionary_get_string(d, "network");
+
+	memset(req, 0, sizeof(*req));
+	req->mode = VMNET_HOST_MODE;
+	if (name && strcmp(name, "default") && strcmp(name, "host")) {
+		if (uuid_parse(name, req->net_id) < 0) {
+			*why = "network must be \"default\" or a network identifier UUID";
+			return VMNET_INVALID_ARGUMENT;
+		}
+		req->has_net_id = true;
+	}
+	return pick_network(req, net, why);
+}
+
+static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_object_t d, int *fds, int nfds)
+{
+	const char *why = NULL, *name = xpc_dictionary_get_string(d, "name");
+	struct iface_req req;
+	struct network *net;
+	struct port_tap *pt;
+	struct port *p;
+	xpc_object_t r;
+	uint32_t st;
+
+	if (nfds != 1 || check_tap_fd(fds[0]) < 0) {
+		reply_error(c, h, VMNET_INVALID_ARGUMENT, "attach needs exactly one tap device descriptor");
+		return;
+	}
+	if (!name || !*name || strlen(name) >= sizeof(p->name) || network_port_by_name(name)) {
+		reply_error(c, h, VMNET_INVALID_ARGUMENT, "attach needs a unique name shorter than 40 bytes");
+		return;
+	}
+	st = attach_network(d, &req, &net, &why);
+	if (st != VMNET_SUCCESS) {
+		reply_error(c, h, st, why);
+		return;
+	}
+	if (port_tap_new(fds[0], name, &pt) < 0) {
+		fds[0] = -1;
+		network_release_if_empty(net);
+		reply_error(c, h, VMNET_MEM_FAILURE, "out of memory");
+		return;
+	}
+	fds[0] = -1; /* the port owns it now */
+	p = port_tap_port(pt);
+	p->isolated = xpc_dictionary_get_bool(d, "isolation");
+	p->owner = xpc_dictionary_get_bool(d, "persist") ? NULL : c;
+	if (network_add_port(net, p) < 0 || port_tap_watch(pt) < 0) {
+		p->ops->destroy(p);
+		network_release_if_empty(net);
+		reply_error(c, h, VMNET_FAILURE, "could not add the tap to the network");
+		return;
+	}
+	log_info("tap %s attached to network %s%s", p->name, net->name, p->owner ? "" : " (persistent)");
+	r = xpc_dictionary_create_empty();
+	xpc_dictionary_set_uint64(r, CTL_KEY_PORT_ID, p->id);
+	xpc_dictionary_set_string(r, "network", net->name);
+	reply(c, h, VMNET_SUCCESS, r, NULL, 0);
+	xpc_release(r);
+}
+
+static void handle_detach(struct conn *c, const struct ctl_hdr *h, xpc_object_t d)
+{
+	const char *name = xpc_dictionary_get_string(d, "name");
+	struct port *p = name ? network_port_by_name(name) : NULL;
+
+	if (!p || p->ops->kind[0] != 't' || (p->owner && p->owner != c)) {
+		reply_error(c, h, VMNET_INVALID_ARGUMENT, "no such attachment");
+		return;
+	}
+	log_info("tap %s detached", p->name);
+	network_remove_port(p);
+	reply(c, h, VMNET_SUCCESS, NULL, NULL, 0);
+}
+
+static void handle_hello(struct conn *c, const struct ctl_hdr *h)
+{
+	xpc_object_t d = xpc_dictionary_create_empty();
+
+	xpc_dictionary_set_uint64(d, "protocol", CTL_VERSION);
+	xpc_dictionary_set_string(d, "version", VMNET_VERSION);
+	xpc_dictionary_set_int64(d, "pid", getpid());
+	xpc_dictionary_set_bool(d, "system", opts.system);
+	reply(c, h, VMNET_SUCCESS, d, NULL, 0);
+	xpc_release(d);
+}
+
+/* Return: false when the connection must be closed. */
+static bool dispatch_msg(struct conn *c, const struct ctl_hdr *h, xpc_object_t d, int *fds, int nfds)
+{
+	if (!c->authorized) {
+		reply_error(c, h, VMNET_NOT_AUTHORIZED,
+			    opts.system ? "only root and members of the group vmnet may use the system vmnetd"
+					: "this per-user vmnetd serves only its own user");
+		return false;
+	}
+	switch (h->type) {
+	case CTL_HELLO:
+		handle_hello(c, h);
+		return true;
+	case CTL_START:
+		handle_start(c, h, d);
+		return true;
+	case CTL_STOP:
+		handle_stop(c, h);
+		return true;
+	case CTL_STATUS:
+		handle_status(c, h);
+		return true;
+	case CTL_ATTACH_TAP:
+		handle_attach_tap(c, h, d, fds, nfds);
+		return true;
+	case CTL_DETACH:
+		handle_detach(c, h, d);
+		return true;
+	case CTL_SHUTDOWN:
+		if (c->uid != 0 && c->uid != opts.owner) {
+			reply_error(c, h, VMNET_NOT_AUTHORIZED, "only root or the daemon's owner may shut it down");
+			return true;
+		}
+		reply(c, h, VMNET_SUCCESS, NULL, NULL, 0);
+		daemon_quit = true;
+		return true;
+	default:
+		log_info("pid %d: unknown request type %u; closing", (int)c->pid, h->type);
+		return false;
+	}
+}
+
+void control_input(struct conn *c, uint32_t events)
+{
+	struct ctl_hdr h;
+	xpc_object_t d = NULL;
+	int fds[CTL_MAX_FDS], nfds = 0, r;
+	bool keep;
+
+	r = ctl_recv(c->src.fd, &h, &d, fds, &nfds);
+	if (r == -EAGAIN)
+		return;
+	if (r == -EPROTONOSUPPORT) {
+		reply_error(c, &h, VMNET_FAILURE, "control protocol version mismatch: library and vmnetd differ");
+		control_close(c);
+		return;
+	}
+	if (r < 0) {
+		if (r != -ECONNRESET)
+			log_info("pid %d: bad control message (%s); closing", (int)c->pid, strerror(-r));
+		control_close(c);
+		return;
+	}
+	keep = dispatch_msg(c, &h, d, fds, nfds);
+	for (int i = 0; i < nfds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	xpc_release(d);
+	if (!keep)
+		control_close(c);
+}

@@ -1,0 +1,78 @@
+/*
+ * daemon.h — what the parts of vmnetd share: options, connections, and the
+ * entry points of control.c, desc.c, authz.c and state.c.
+ */
+#ifndef VMNET_DAEMON_H
+#define VMNET_DAEMON_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uuid/uuid.h>
+
+#include "engine/loop.h"
+#include "engine/network.h"
+
+struct daemon_opts {
+	const char *socket_path;
+	const char *state_dir;
+	bool system;       /* system daemon: group `vmnet` may connect */
+	int idle_timeout;  /* seconds without interfaces before exiting; 0 = never */
+	unsigned socket_mode;
+	uid_t owner;       /* per-user daemon: the uid it serves */
+};
+extern struct daemon_opts opts;
+extern bool daemon_quit;
+
+/* ---- control connections (control.c) ---- */
+struct conn;
+int control_listen(struct loop_src *src);
+void control_accept(int lfd);
+void control_input(struct conn *c, uint32_t events);
+/* Tear down a connection and everything it owns. */
+void control_close(struct conn *c);
+unsigned control_count(void);
+void control_close_all(void);
+/* A port reported broken: close its owner (connection) or drop the attachment. */
+void control_port_broken(struct port *p);
+
+/* ---- authorization (authz.c) ---- */
+/* Return: true when the peer with these credentials may use this daemon. */
+bool authz_allowed(uid_t uid, gid_t gid);
+
+/* ---- interface descriptions (desc.c) ---- */
+struct iface_req {
+	uint32_t mode;
+	bool has_id;
+	uuid_t id;
+	bool allocate_mac;
+	bool has_mtu;
+	uint32_t mtu;
+	bool has_range;
+	struct in_addr start, end, mask;
+	bool has_net_id;
+	uuid_t net_id;
+	bool has_host_ip, has_host_mask, has_host_ip6;
+	struct in_addr host_ip, host_mask;
+	struct in6_addr host_ip6;
+	bool isolation, tso, csum_offload, virtio_hdr;
+	char shared_if[64];
+	bool has_nat66;
+	struct in6_addr nat66;
+};
+/* Parse and validate an interface_desc. Return: VMNET_SUCCESS or a vmnet_return_t; *why explains a failure. */
+uint32_t desc_parse(void *dict, struct iface_req *req, const char **why);
+/* Build the interface_param reply dictionary (+1). */
+void *desc_param(const struct iface_req *req, const struct network *net, const struct port *p);
+
+/* ---- persistent state (state.c) ---- */
+int state_init(const char *dir);
+/* The MAC remembered for interface id, if any. Return: true and mac. */
+bool state_mac_lookup(const uuid_t id, uint8_t mac[6]);
+/* Remember id -> mac (written atomically). Return: 0 or -errno. */
+int state_mac_store(const uuid_t id, const uint8_t mac[6]);
+/* A fresh locally administered unicast MAC not used by any live port. */
+void state_mac_random(uint8_t mac[6]);
+
+#endif

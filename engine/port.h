@@ -1,0 +1,73 @@
+/*
+ * port.h — the one interface between the switch and every kind of port.
+ *
+ * A port is where frames enter and leave a network: a libvmnet ring
+ * (port_ring.c), a tap device (port_tap.c), later QEMU sockets, vhost-user,
+ * the host tap and uplinks. The switch calls ops->output() for each frame a
+ * port should receive and ops->flush() once at the end of a batch (doorbells,
+ * batched sends). Ports feed frames in with switch_input().
+ */
+#ifndef VMNET_ENGINE_PORT_H
+#define VMNET_ENGINE_PORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/ring.h"
+
+struct network;
+struct port;
+
+/* A frame as it crosses the switch: a private copy, never shared memory. */
+struct frame {
+	const uint8_t *data;
+	uint32_t len;
+	struct ring_vnet_hdr vnet;
+};
+
+struct port_ops {
+	const char *kind;
+	/* Queue one frame for this port. Return: 0, or -ENOBUFS when full (the frame is dropped). */
+	int (*output)(struct port *p, const struct frame *f);
+	/* End of a batch: ring the doorbell / send what was queued. May be NULL. */
+	void (*flush)(struct port *p);
+	/* Release everything the port owns (called once, after it left its network). */
+	void (*destroy)(struct port *p);
+};
+
+struct port_stats {
+	uint64_t rx_frames, rx_bytes; /* from the port into the switch */
+	uint64_t tx_frames, tx_bytes; /* from the switch out of the port */
+	uint64_t tx_drops;            /* port full or frame too big for it */
+	uint64_t rx_errors;           /* malformed frames the port handed in */
+};
+
+struct port {
+	const struct port_ops *ops;
+	struct network *net;
+	uint32_t id;
+	char name[40];
+	bool isolated;  /* vmnet_enable_isolation: only the host side, never other guests */
+	bool host_side; /* the host's own port (host tap, services): isolation does not apply */
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t max_frame; /* largest frame this port takes (MTU + 14) */
+	struct port_stats st;
+	/* owner (the daemon's connection or attachment) and failure reporting */
+	void *owner;
+	bool broken;
+	bool removed; /* left its network; memory freed after the current event batch */
+	struct port *broken_next;
+	/* switch bookkeeping */
+	bool dirty;
+	struct port *flush_next;
+	struct port *next;
+};
+
+/* A port whose peer misbehaved (corrupt ring, dead device): queue it for the
+ * daemon to tear down after the current batch. Idempotent. */
+void port_mark_broken(struct port *p);
+/* Take the list of broken ports (linked by broken_next). */
+struct port *port_take_broken(void);
+
+#endif

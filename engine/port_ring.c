@@ -1,0 +1,248 @@
+/*
+ * port_ring.c — the switch side of a libvmnet interface.
+ *
+ * vmnetd consumes the TX ring (client -> network) and produces into the RX
+ * ring (network -> client); see common/ring.h for the layout and the wakeup
+ * protocol. The shared memory is hostile: indices are validated (a corrupt
+ * index marks the port broken and the daemon disconnects the client), every
+ * record length is checked against the slot size, and each frame is copied
+ * into private memory before the switch looks at it.
+ */
+#include "engine/port_ring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "engine/network.h"
+#include "engine/switch.h"
+
+struct port_ring {
+	struct port base; /* first: struct port * <-> struct port_ring * */
+	struct loop_src src;
+	int memfd, kick_tx, kick_rx;
+	void *map;
+	struct ring_layout l;
+	struct ring tx, rx;
+	bool rx_published;
+	bool pending;
+	struct port_ring *pending_next;
+};
+
+static struct port_ring *pending_head;
+/* One private frame buffer: the daemon's data plane is single-threaded. */
+static uint8_t scratch[65550 + 64];
+
+static int ring_output(struct port *p, const struct frame *f)
+{
+	struct port_ring *pr = (struct port_ring *)p;
+	struct ring_rec *rec;
+	int space = ring_prod_space(&pr->rx);
+
+	if (space < 0) {
+		log_warn("port %s: client corrupted its RX ring index; disconnecting", p->name);
+		port_mark_broken(p);
+		return -EPROTO;
+	}
+	if (space == 0 || f->len > pr->rx.max_frame)
+		return -ENOBUFS;
+	rec = ring_slot(&pr->rx, pr->rx.prod);
+	rec->len = f->len;
+	rec->vnet = f->vnet;
+	memcpy(ring_rec_data(rec), f->data, f->len);
+	ring_prod_publish(&pr->rx, 1);
+	pr->rx_published = true;
+	return 0;
+}
+
+static void ring_flush(struct port *p)
+{
+	struct port_ring *pr = (struct port_ring *)p;
+	uint64_t one = 1;
+
+	if (!pr->rx_published)
+		return;
+	pr->rx_published = false;
+	if (ring_prod_need_kick(&pr->rx) && write(pr->kick_rx, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("port %s: kick: %m", p->name);
+}
+
+static void pending_remove(struct port_ring *pr)
+{
+	struct port_ring **pp;
+
+	for (pp = &pending_head; *pp; pp = &(*pp)->pending_next)
+		if (*pp == pr) {
+			*pp = pr->pending_next;
+			break;
+		}
+	pr->pending = false;
+}
+
+static void ring_destroy(struct port *p)
+{
+	struct port_ring *pr = (struct port_ring *)p;
+
+	if (pr->pending)
+		pending_remove(pr);
+	loop_del(&pr->src);
+	ring_unmap(pr->map, &pr->l);
+	if (pr->memfd >= 0)
+		close(pr->memfd);
+	if (pr->kick_tx >= 0)
+		close(pr->kick_tx);
+	if (pr->kick_rx >= 0)
+		close(pr->kick_rx);
+	loop_defer_free(pr);
+}
+
+static const struct port_ops ring_ops = {
+	.kind = "ring",
+	.output = ring_output,
+	.flush = ring_flush,
+	.destroy = ring_destroy,
+};
+
+int port_ring_new(uint32_t max_frame, struct port_ring **out)
+{
+	struct port_ring *pr = calloc(1, sizeof(*pr));
+	int r;
+
+	if (!pr)
+		return -ENOMEM;
+	pr->memfd = pr->kick_tx = pr->kick_rx = -1;
+	pr->base.ops = &ring_ops;
+	pr->base.max_frame = max_frame;
+	r = ring_layout_init(&pr->l, PORT_RING_SLOTS, max_frame);
+	if (r < 0)
+		goto fail;
+	r = ring_memfd_create(&pr->l, "vmnet-ring");
+	if (r < 0)
+		goto fail;
+	pr->memfd = r;
+	pr->kick_tx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pr->kick_rx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pr->map = ring_map(pr->memfd, &pr->l);
+	if (pr->kick_tx < 0 || pr->kick_rx < 0 || !pr->map) {
+		r = -errno;
+		goto fail;
+	}
+	ring_attach(&pr->tx, pr->map, &pr->l, RING_TX);
+	ring_attach(&pr->rx, pr->map, &pr->l, RING_RX);
+	/* The daemon sleeps on TX until the client rings. */
+	atomic_store(&pr->tx.ctl->need_wakeup, 1);
+	pr->src = (struct loop_src){ .type = EV_RING, .fd = pr->kick_tx, .obj = pr };
+	*out = pr;
+	return 0;
+fail:
+	pr->src.fd = -1;
+	ring_destroy(&pr->base);
+	return r;
+}
+
+struct port *port_ring_port(struct port_ring *pr)
+{
+	return &pr->base;
+}
+
+struct port_ring *port_ring_from_port(struct port *p)
+{
+	return p->ops == &ring_ops ? (struct port_ring *)p : NULL;
+}
+
+void port_ring_fds(const struct port_ring *pr, int fds[3])
+{
+	fds[0] = pr->memfd;
+	fds[1] = pr->kick_tx;
+	fds[2] = pr->kick_rx;
+}
+
+uint32_t port_ring_nslots(const struct port_ring *pr)
+{
+	return pr->l.nslots;
+}
+
+int port_ring_watch(struct port_ring *pr)
+{
+	return loop_add(&pr->src, EPOLLIN);
+}
+
+/* Move up to `budget` frames from TX into the switch. Return: frames moved, or -EPROTO. */
+static int ring_drain(struct port_ring *pr, int budget)
+{
+	struct port *p = &pr->base;
+	int avail = ring_cons_avail(&pr->tx), done = 0;
+
+	if (avail < 0)
+		return avail;
+	while (done < avail && done < budget) {
+		struct ring_rec *rec = ring_slot(&pr->tx, pr->tx.cons);
+		struct frame f;
+		/* Read the length once: the client may change it under us. */
+		uint32_t len = __atomic_load_n(&rec->len, __ATOMIC_RELAXED);
+
+		if (len < 14 || len > pr->tx.max_frame || len > p->max_frame) {
+			p->st.rx_errors++;
+		} else {
+			memcpy(scratch, ring_rec_data(rec), len);
+			memcpy(&f.vnet, &rec->vnet, sizeof(f.vnet));
+			f.data = scratch;
+			f.len = len;
+			switch_input(p->net, p, &f);
+		}
+		ring_cons_release(&pr->tx, 1);
+		done++;
+	}
+	return done;
+}
+
+void port_ring_input(struct port_ring *pr)
+{
+	struct port *p = &pr->base;
+	uint64_t v;
+	int n;
+
+	if (p->broken)
+		return;
+	ring_cons_awake(&pr->tx);
+	if (read(pr->kick_tx, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("port %s: doorbell: %m", p->name);
+	n = ring_drain(pr, PORT_RING_BUDGET);
+	switch_flush(p->net);
+	if (n < 0) {
+		log_warn("port %s: client corrupted its TX ring index; disconnecting", p->name);
+		port_mark_broken(p);
+		return;
+	}
+	if (n < PORT_RING_BUDGET) {
+		n = ring_cons_prepare_sleep(&pr->tx);
+		if (n == 0)
+			return;
+		ring_cons_awake(&pr->tx);
+	}
+	/* More to do: come back after the other ports had their turn. */
+	if (!pr->pending) {
+		pr->pending = true;
+		pr->pending_next = pending_head;
+		pending_head = pr;
+	}
+}
+
+bool port_ring_run_pending(void)
+{
+	struct port_ring *list = pending_head;
+
+	pending_head = NULL;
+	while (list) {
+		struct port_ring *pr = list;
+
+		list = pr->pending_next;
+		pr->pending = false;
+		pr->pending_next = NULL;
+		port_ring_input(pr);
+	}
+	return pending_head != NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * port_ring.h — the port of a libvmnet interface: two shared-memory rings.
+ */
+#ifndef VMNET_ENGINE_PORT_RING_H
+#define VMNET_ENGINE_PORT_RING_H
+
+#include "engine/loop.h"
+#include "engine/port.h"
+
+/* Slots per ring direction: at least twice a 256-packet batch. */
+#define PORT_RING_SLOTS 1024
+/* Frames taken from one client per turn, so one busy client cannot starve others. */
+#define PORT_RING_BUDGET 256
+
+struct port_ring;
+
+/* Create a ring port whose frames are at most max_frame bytes.
+ * Return: 0 and *out (not yet in a network), or -errno. */
+int port_ring_new(uint32_t max_frame, struct port_ring **out);
+struct port *port_ring_port(struct port_ring *pr);
+struct port_ring *port_ring_from_port(struct port *p);
+/* The descriptors handed to the client: memfd, kick_tx, kick_rx. */
+void port_ring_fds(const struct port_ring *pr, int fds[3]);
+uint32_t port_ring_nslots(const struct port_ring *pr);
+/* Start watching the TX doorbell. Return: 0 or -errno. */
+int port_ring_watch(struct port_ring *pr);
+/* The TX doorbell rang (or the port is on the pending list): move frames into the switch. */
+void port_ring_input(struct port_ring *pr);
+/* Ports that stopped at their budget with frames left: serve them again. Return: whether any remain. */
+bool port_ring_run_pending(void);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * switch.c — MAC learning, forwarding and flooding for one network.
+ *
+ * Theory of operation: every frame entering from a port teaches the
+ * forwarding table (fdb) where its source MAC lives. A unicast frame to a
+ * known MAC goes to that one port; broadcast, multicast and unknown unicast
+ * are flooded to every other port. A frame is never sent back to the port it
+ * came from. An isolated port reaches no other guest port (only the host side
+ * and services, which arrive in later releases). A frame larger than a
+ * receiving port's max_frame is dropped for that port and counted.
+ *
+ * The fdb is a fixed array (no allocation per packet): open addressing with a
+ * probe window of FDB_PROBE slots; when the window is full the oldest entry
+ * is replaced; entries age out after FDB_AGE_SEC.
+ */
+#include "engine/switch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FDB_PROBE 8
+_Static_assert((FDB_SIZE & (FDB_SIZE - 1)) == 0, "FDB_SIZE must be a power of two");
+
+struct fdb_entry {
+	uint8_t mac[6];
+	struct port *port; /* NULL = empty */
+	uint64_t seen;
+};
+
+struct fdb {
+	struct fdb_entry e[FDB_SIZE];
+};
+
+struct fdb *fdb_new(void)
+{
+	return calloc(1, sizeof(struct fdb));
+}
+
+void fdb_free(struct fdb *t)
+{
+	free(t);
+}
+
+static uint32_t mac_hash(const uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h;
+}
+
+void fdb_forget_port(struct fdb *t, const struct port *p)
+{
+	for (size_t i = 0; i < FDB_SIZE; i++)
+		if (t->e[i].port == p)
+			t->e[i].port = NULL;
+}
+
+struct port *fdb_lookup(struct fdb *t, const uint8_t mac[6], uint64_t now_sec)
+{
+	uint32_t h = mac_hash(mac);
+
+	for (uint32_t i = 0; i < FDB_PROBE; i++) {
+		struct fdb_entry *e = &t->e[(h + i) & (FDB_SIZE - 1)];
+
+		if (e->port && !memcmp(e->mac, mac, 6)) {
+			if (now_sec - e->seen > FDB_AGE_SEC) {
+				e->port = NULL;
+				return NULL;
+			}
+			return e->port;
+		}
+	}
+	return NULL;
+}
+
+void fdb_learn(struct fdb *t, const uint8_t mac[6], struct port *p, uint64_t now_sec)
+{
+	uint32_t h = mac_hash(mac);
+	struct fdb_entry *victim = NULL;
+
+	for (uint32_t i = 0; i < FDB_PROBE; i++) {
+		struct fdb_entry *e = &t->e[(h + i) & (FDB_SIZE - 1)];
+
+		if (e->port && !memcmp(e->mac, mac, 6)) {
+			e->port = p;
+			e->seen = now_sec;
+			return;
+		}
+		if (!e->port) {
+			if (!victim || victim->port)
+				victim = e;
+		} else if (!victim || (victim->port && e->seen < victim->seen)) {
+			victim = e;
+		}
+	}
+	memcpy(victim->mac, mac, 6);
+	victim->port = p;
+	victim->seen = now_sec;
+}
+
+/* Hand one frame to one port, respecting isolation and the port's size limit. */
+static void deliver(struct network *net, struct port *src, struct port *dst, const struct frame *f)
+{
+	if ((src->isolated || dst->isolated) && !src->host_side && !dst->host_side)
+		return;
+	if (f->len > dst->max_frame) {
+		dst->st.tx_drops++;
+		return;
+	}
+	if (dst->ops->output(dst, f) < 0) {
+		dst->st.tx_drops++;
+		return;
+	}
+	dst->st.tx_frames++;
+	dst->st.tx_bytes += f->len;
+	if (!dst->dirty) {
+		dst->dirty = true;
+		dst->flush_next = net->flush_list;
+		net->flush_list = dst;
+	}
+}
+
+void switch_input(struct network *net, struct port *src, const struct frame *f)
+{
+	const uint8_t *dmac = f->data, *smac = f->data + 6;
+	struct port *dst;
+
+	if (f->len < 14) {
+		src->st.rx_errors++;
+		return;
+	}
+	src->st.rx_frames++;
+	src->st.rx_bytes += f->len;
+	if (!(smac[0] & 1))
+		fdb_learn(net->fdb, smac, src, engine_now_sec);
+	if (!(dmac[0] & 1)) {
+		dst = fdb_lookup(net->fdb, dmac, engine_now_sec);
+		if (dst) {
+			if (dst != src)
+				deliver(net, src, dst, f);
+			return;
+		}
+	}
+	net->flood_frames++;
+	for (dst = net->ports; dst; dst = dst->next)
+		if (dst != src)
+			deliver(net, src, dst, f);
+}
+
+void switch_flush(struct network *net)
+{
+	struct port *p = net->flush_list;
+
+	net->flush_list = NULL;
+	while (p) {
+		struct port *next = p->flush_next;
+
+		p->dirty = false;
+		p->flush_next = NULL;
+		if (p->ops->flush)
+			p->ops->flush(p);
+		p = next;
+	}
+}
