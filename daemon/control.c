@@ -192,6 +192,7 @@ static uint32_t default_range(struct iface_req *req, const char **why)
 static uint32_t pick_network(struct iface_req *req, struct network **out, const char **why)
 {
 	struct network *n;
+	struct in_addr net_addr;
 	uint32_t st;
 	char a[INET_ADDRSTRLEN];
 
@@ -224,8 +225,12 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 		n->mask = req->mask;
 		if (req->has_mtu)
 			n->mtu = req->mtu;
-		inet_ntop(AF_INET, &n->start, a, sizeof(a));
-		snprintf(n->name, sizeof(n->name), "host-%s", a);
+		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
+		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
+		if (net_addr.s_addr == htonl(0xc0a88000u) && n->mask.s_addr == htonl(0xffffff00u))
+			snprintf(n->name, sizeof(n->name), "default");
+		else
+			snprintf(n->name, sizeof(n->name), "host-%s/%d", a, __builtin_popcount(n->mask.s_addr));
 		log_info("network %s created", n->name);
 	}
 	*out = n;

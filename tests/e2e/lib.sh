@@ -19,7 +19,8 @@ CHECKS=0
 
 cleanup() {
 	local ns
-	for ns in "${NETNS[@]}"; do
+	# add_netns runs in $(...) subshells: find this test's namespaces by their tag.
+	for ns in "${NETNS[@]}" $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${TAG}"); do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"
