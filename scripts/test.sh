@@ -42,10 +42,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 meson_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
 echo "== fuzz targets (${FUZZ_SECONDS}s each) =="
-if [ ! -d build-fuzz ]; then meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug >/dev/null; fi
+if [ ! -d build-fuzz ]; then meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug -Db_lundef=false >/dev/null; fi
 if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
 	for t in build-fuzz/tests/fuzz/fuzz_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		corpus=$(mktemp -d)
 		if "$t" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 "$corpus" >"$t.log" 2>&1; then
 			echo "ok: $(basename "$t") ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$t.log" | grep -o '[0-9]*$' || echo '?') runs)"

@@ -69,7 +69,27 @@ add_netns() { # add_netns NAME — a namespace with its own resolv.conf, lo up
 	echo "$ns"
 }
 
+# Stop the daemon with SIGTERM (a clean shutdown) and check its log holds no
+# sanitizer report: under ASan/UBSan builds every e2e test is a daemon test too.
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.05; done
+	wait "$DAEMON_PID" 2>/dev/null
+	local rc=$?
+	DAEMON_PID=""
+	CHECKS=$((CHECKS + 1))
+	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$WORK"/vmnetd*.log 2>/dev/null; then
+		fail "vmnetd log has sanitizer reports"; grep -A20 -E "Sanitizer|runtime error" "$WORK"/vmnetd*.log | head -60
+	elif [ "$rc" -ne 0 ] && [ "$rc" -ne 143 ]; then
+		fail "vmnetd exited with status $rc"
+	else
+		pass "vmnetd stopped cleanly, no sanitizer reports"
+	fi
+}
+
 finish() {
+	stop_daemon
 	echo "$((CHECKS - FAILS)) passed, $FAILS failed"
 	[ "$FAILS" -eq 0 ]
 }

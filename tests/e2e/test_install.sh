@@ -26,7 +26,9 @@ export PKG_CONFIG_PATH=$(dirname "$PC")
 PREFIX=$(pkg-config --variable=prefix vmnet)
 FLAGS=$(pkg-config --define-variable=prefix="$D$PREFIX" --cflags --libs vmnet)
 check "pkg-config adds the compat include dir" sh -c "echo '$FLAGS' | grep -q 'vmnet/compat'"
-clang -fblocks "$SRC/examples/hello_vmnet.c" $FLAGS -o "$WORK/hello" -Wl,-rpath,"$(dirname "$LIB")" 2>"$WORK/cc.log"
+SAN=""
+[ "${SANITIZE:-none}" != none ] && SAN="-fsanitize=$SANITIZE"
+clang -fblocks $SAN "$SRC/examples/hello_vmnet.c" $FLAGS -o "$WORK/hello" -Wl,-rpath,"$(dirname "$LIB")" 2>"$WORK/cc.log"
 check "a blocks client builds against the installed tree" test -x "$WORK/hello"
 start_daemon
 "$WORK/hello" >"$WORK/hello.out" 2>&1
