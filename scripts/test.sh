@@ -48,7 +48,7 @@ if ninja -C build-fuzz >build-fuzz.build.log 2>&1; then
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		corpus=$(mktemp -d)
 		if "$t" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 "$corpus" >"$t.log" 2>&1; then
-			echo "ok: $(basename "$t") ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$t.log" | grep -o '[0-9]*$' || echo '?') runs)"
+			echo "ok: $(basename "$t") ($(grep -o 'Done [0-9]* runs' "$t.log" | grep -o '[0-9]*' || echo '?') runs)"
 			passed=$((passed + 1))
 		else
 			echo "FAIL: $(basename "$t")"; tail -40 "$t.log"; failed=$((failed + 1))
