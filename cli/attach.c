@@ -65,6 +65,10 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		fprintf(stderr, "vmnet: attach needs exactly one of --netns NS or --tap DEV\n");
 		return -1;
 	}
+	if (run && (a->netns || a->tap)) {
+		fprintf(stderr, "vmnet: run makes its own namespace: --netns and --tap are for attach\n");
+		return -1;
+	}
 	if (strlen(a->ifname) >= 16 || (a->tap && strlen(a->tap) >= 16)) {
 		fprintf(stderr, "vmnet: interface names are at most 15 bytes\n");
 		return -1;
@@ -72,10 +76,12 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 	return 0;
 }
 
-static xpc_object_t attach_request(const struct attach_args *a, const char *name, bool persist)
+static xpc_object_t attach_request(const struct attach_args *a, const char *name, bool persist, const char *nspath)
 {
 	xpc_object_t d = xpc_dictionary_create_empty();
 
+	if (nspath)
+		xpc_dictionary_set_string(d, "netns_path", nspath);
 	xpc_dictionary_set_string(d, "name", name);
 	xpc_dictionary_set_string(d, "network", a->network ? a->network : "default");
 	xpc_dictionary_set_bool(d, "persist", persist);
@@ -99,9 +105,9 @@ static int open_and_configure(void *arg)
 	return fd;
 }
 
-static int send_attach(const struct attach_args *a, int tapfd, const char *name)
+static int send_attach(const struct attach_args *a, int tapfd, const char *name, const char *nspath)
 {
-	xpc_object_t req = attach_request(a, name, true), rep = NULL;
+	xpc_object_t req = attach_request(a, name, true, nspath), rep = NULL;
 	int fd = cli_connect();
 	uint32_t st = cli_request(fd, CTL_ATTACH_TAP, req, &rep, &tapfd, 1);
 
@@ -124,7 +130,8 @@ int cmd_attach(int argc, char **argv)
 		return 2;
 	if (a.netns) {
 		snprintf(path, sizeof(path), strchr(a.netns, '/') ? "%s" : "/run/netns/%s", a.netns);
-		snprintf(name, sizeof(name), "%s", a.name ? a.name : a.netns);
+		/* The attachment is named after the namespace (its last path component). */
+		snprintf(name, sizeof(name), "%s", a.name ? a.name : strrchr(path, '/') + 1);
 		tapfd = tap_in_netns(path, open_and_configure, &a);
 	} else {
 		a.ifname = a.tap;
@@ -137,7 +144,7 @@ int cmd_attach(int argc, char **argv)
 			a.netns ? path : "", strerror(r), r == EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
 		return 1;
 	}
-	r = send_attach(&a, tapfd, name);
+	r = send_attach(&a, tapfd, name, a.netns ? path : NULL);
 	close(tapfd);
 	return r;
 }
@@ -226,6 +233,15 @@ static void run_child(int sock, const struct attach_args *a, char **cmd)
 	_exit(127);
 }
 
+static volatile pid_t run_child_pid;
+
+/* `vmnet run` passes termination signals on to its command and waits for it. */
+static void forward_signal(int sig)
+{
+	if (run_child_pid > 0)
+		kill(run_child_pid, sig);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct attach_args a;
@@ -235,7 +251,7 @@ int cmd_run(int argc, char **argv)
 	pid_t pid;
 
 	if (parse_attach(argc, argv, &a, true) < 0 || optind >= argc) {
-		fprintf(stderr, "usage: vmnet run [--ip A.B.C.D/N] [--ifname IF] [--network default|UUID] [--isolated] -- CMD [ARG...]\n");
+		fprintf(stderr, "usage: vmnet run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|UUID] [--isolated] -- CMD [ARG...]\n");
 		return 2;
 	}
 	fd = cli_connect();
@@ -254,8 +270,15 @@ int cmd_run(int argc, char **argv)
 	snprintf(name, sizeof(name), "%s", a.name ? a.name : "");
 	if (!a.name)
 		snprintf(name, sizeof(name), "run-%d", (int)pid);
-	req = attach_request(&a, name, false);
-	if (tapfd < 0 || cli_request(fd, CTL_ATTACH_TAP, req, NULL, &tapfd, 1) != VMNET_SUCCESS) {
+	if (tapfd < 0) {
+		/* The child failed before handing over its tap: it said why; return its status. */
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	}
+	req = attach_request(&a, name, false, NULL);
+	if (cli_request(fd, CTL_ATTACH_TAP, req, NULL, &tapfd, 1) != VMNET_SUCCESS) {
+		xpc_release(req);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		return 1;
@@ -266,8 +289,10 @@ int cmd_run(int argc, char **argv)
 		kill(pid, SIGKILL);
 	close(sp[0]);
 	/* The attachment lives as long as this connection: until the command exits. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	run_child_pid = pid;
+	signal(SIGINT, SIG_IGN); /* the terminal sends it to the command too */
+	signal(SIGTERM, forward_signal);
+	signal(SIGHUP, forward_signal);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	close(fd);

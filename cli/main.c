@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "common/ctl.h"
+#include "common/log.h"
 #include "config.h"
 #include "lib/client.h"
 
@@ -27,7 +28,7 @@ static const struct command {
 	  "                                        attach a network namespace (a tap is created in it) or a host tap" },
 	{ "detach", cmd_detach, "detach NAME                           remove an attachment" },
 	{ "run", cmd_run,
-	  "run [--ip A.B.C.D/N] [--ifname IF] [--network default|UUID] [--isolated] -- CMD [ARG...]\n"
+	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|UUID] [--isolated] -- CMD [ARG...]\n"
 	  "                                        run CMD in a fresh network namespace attached to the network" },
 	{ "shutdown", cmd_shutdown, "shutdown                              stop the vmnetd this user talks to" },
 };
@@ -99,6 +100,7 @@ int cmd_shutdown(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	log_init("vmnet");
 	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

@@ -131,6 +131,59 @@ static bool print_network(void *ctx, size_t i, xpc_object_t n)
 	return true;
 }
 
+/* Append the ports of network `n` (from a later page) to the network of the same name in `all`. */
+static bool merge_network(void *ctx, size_t i, xpc_object_t n)
+{
+	xpc_object_t all = ctx, ports = xpc_dictionary_get_value(n, "ports");
+	const char *name = xpc_dictionary_get_string(n, "name");
+
+	for (size_t j = 0; j < xpc_array_get_count(all); j++) {
+		xpc_object_t m = xpc_array_get_value(all, j);
+		const char *mname = xpc_dictionary_get_string(m, "name");
+
+		if (!mname || !name || strcmp(mname, name))
+			continue;
+		for (size_t k = 0; k < xpc_array_get_count(ports); k++)
+			xpc_array_append_value(xpc_dictionary_get_value(m, "ports"), xpc_array_get_value(ports, k));
+		return true;
+	}
+	xpc_array_append_value(all, n);
+	return true;
+}
+
+/* Fetch every page of STATUS into one reply. Return: the reply (+1), or NULL after printing why. */
+static xpc_object_t fetch_status(int fd)
+{
+	xpc_object_t first = NULL, req = xpc_dictionary_create_empty();
+	uint64_t skip = 0;
+
+	for (int page = 0; page < 1000; page++) {
+		xpc_object_t rep;
+
+		xpc_dictionary_set_uint64(req, "skip", skip);
+		if (cli_request(fd, CTL_STATUS, req, &rep, NULL, 0) != VMNET_SUCCESS) {
+			xpc_release(first);
+			first = NULL;
+			break;
+		}
+		if (!first)
+			first = rep;
+		else {
+			xpc_array_apply_f(xpc_dictionary_get_value(rep, "networks"),
+					  xpc_dictionary_get_value(first, "networks"), merge_network);
+		}
+		skip = xpc_dictionary_get_uint64(rep, "next");
+		if (rep != first)
+			xpc_release(rep);
+		if (!skip)
+			break;
+	}
+	if (first)
+		xpc_dictionary_set_value(first, "next", NULL);
+	xpc_release(req);
+	return first;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	bool json = argc > 1 && !strcmp(argv[1], "--json");
@@ -142,11 +195,10 @@ int cmd_status(int argc, char **argv)
 		return 2;
 	}
 	fd = cli_connect();
-	if (cli_request(fd, CTL_STATUS, NULL, &rep, NULL, 0) != VMNET_SUCCESS) {
-		close(fd);
-		return 1;
-	}
+	rep = fetch_status(fd);
 	close(fd);
+	if (!rep)
+		return 1;
 	if (json) {
 		cli_print_json(rep, 0);
 	} else {

@@ -24,12 +24,12 @@
 #define CTL_REPLY 0x8000u
 
 enum ctl_type {
-	CTL_HELLO = 1,      /* -> {}; <- {version, pid, uid, system} */
+	CTL_HELLO = 1,      /* -> {}; <- {protocol, version, pid, system} */
 	CTL_START = 2,      /* -> interface_desc (+ vmnet.* private keys); <- interface_param + ring.*; fds memfd, kick_tx, kick_rx */
 	CTL_STOP = 3,       /* -> {}; <- {} ; the interface of this connection is gone */
-	CTL_STATUS = 4,     /* -> {}; <- {networks: [...]} */
-	CTL_ATTACH_TAP = 5, /* -> {network, name, persist}; fd: tap; <- {port} */
-	CTL_DETACH = 6,     /* -> {port | name}; <- {} */
+	CTL_STATUS = 4,     /* -> {skip}; <- {version, pid, ..., networks: [...], next} (paged, see docs/protocol.md) */
+	CTL_ATTACH_TAP = 5, /* -> {network, name, persist, isolation, netns_path}; fd: tap; <- {vmnet.port, network} */
+	CTL_DETACH = 6,     /* -> {name}; <- {} */
 	CTL_SHUTDOWN = 7,   /* -> {}; <- {} then the daemon exits (root or the daemon's owner) */
 };
 

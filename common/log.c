@@ -13,7 +13,8 @@ void log_init(const char *ident)
 	const char *d = getenv("VMNET_DEBUG");
 
 	log_ident = ident;
-	if (d && *d)
+	/* VMNET_DEBUG=1: info, 2 or more: debug; 0 or empty: the default. */
+	if (d && atoi(d) > 0)
 		log_level = atoi(d) > 1 ? LOG_LVL_DEBUG : LOG_LVL_INFO;
 }
 

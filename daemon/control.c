@@ -48,6 +48,22 @@ struct conn {
 static struct conn *conns;
 static unsigned nconns;
 
+/*
+ * A persistent attachment of a named namespace holds the namespace alive (the
+ * tap's socket references it), so `ip netns del` alone would never end it.
+ * We remember which /run/netns entry (device + inode) it came from and detach
+ * it once that entry is gone or names another namespace.
+ */
+#define NETNS_WATCH_MAX 256
+struct netns_watch {
+	uint32_t port_id;
+	dev_t dev;
+	ino_t ino;
+	char path[256];
+};
+static struct netns_watch watches[NETNS_WATCH_MAX];
+static unsigned nwatches;
+
 int control_listen(struct loop_src *src)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -354,7 +370,11 @@ static xpc_object_t port_status(const struct port *p)
 	return d;
 }
 
-static xpc_object_t network_status(const struct network *n)
+/* Ports per STATUS reply: keeps every reply far below CTL_MAX_MSG. */
+#define STATUS_PAGE 100
+
+/* One network and its ports number [*index, ...) that fall in the page [skip, skip + STATUS_PAGE). */
+static xpc_object_t network_status(const struct network *n, uint64_t skip, uint64_t *index)
 {
 	xpc_object_t d = xpc_dictionary_create_empty(), ports = xpc_array_create_empty();
 	char a[INET_ADDRSTRLEN];
@@ -370,9 +390,13 @@ static xpc_object_t network_status(const struct network *n)
 		xpc_dictionary_set_string(d, "mask", inet_ntop(AF_INET, &n->mask, a, sizeof(a)));
 	}
 	xpc_dictionary_set_uint64(d, "flood_frames", n->flood_frames);
-	for (const struct port *p = n->ports; p; p = p->next) {
-		xpc_object_t ps = port_status(p);
+	xpc_dictionary_set_uint64(d, "port_count", n->nports);
+	for (const struct port *p = n->ports; p; p = p->next, (*index)++) {
+		xpc_object_t ps;
 
+		if (*index < skip || *index >= skip + STATUS_PAGE)
+			continue;
+		ps = port_status(p);
 		xpc_array_append_value(ports, ps);
 		xpc_release(ps);
 	}
@@ -381,9 +405,12 @@ static xpc_object_t network_status(const struct network *n)
 	return d;
 }
 
-static void handle_status(struct conn *c, const struct ctl_hdr *h)
+/* STATUS is paged: {skip: N} asks for ports from the N-th on; the reply has
+ * {next: M} while more remain. Every page lists every network. */
+static void handle_status(struct conn *c, const struct ctl_hdr *h, xpc_object_t req)
 {
 	xpc_object_t d = xpc_dictionary_create_empty(), nets = xpc_array_create_empty();
+	uint64_t skip = xpc_dictionary_get_uint64(req, "skip"), index = 0;
 
 	xpc_dictionary_set_string(d, "version", VMNET_VERSION);
 	xpc_dictionary_set_int64(d, "pid", getpid());
@@ -392,14 +419,17 @@ static void handle_status(struct conn *c, const struct ctl_hdr *h)
 	xpc_dictionary_set_string(d, "state_dir", opts.state_dir);
 	xpc_dictionary_set_uint64(d, "connections", nconns);
 	for (const struct network *n = network_list; n; n = n->next) {
-		xpc_object_t ns = network_status(n);
+		xpc_object_t ns = network_status(n, skip, &index);
 
 		xpc_array_append_value(nets, ns);
 		xpc_release(ns);
 	}
+	if (index > skip + STATUS_PAGE)
+		xpc_dictionary_set_uint64(d, "next", skip + STATUS_PAGE);
 	xpc_dictionary_set_value(d, "networks", nets);
 	xpc_release(nets);
-	reply(c, h, VMNET_SUCCESS, d, NULL, 0);
+	if (reply(c, h, VMNET_SUCCESS, d, NULL, 0) < 0)
+		log_warn("status reply to pid %d could not be sent", (int)c->pid);
 	xpc_release(d);
 }
 
@@ -429,6 +459,44 @@ static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct net
 		req->has_net_id = true;
 	}
 	return pick_network(req, net, why);
+}
+
+/* Remember the namespace a persistent attachment lives in (path under /run/netns or similar). */
+static void watch_netns(const struct port *p, const char *path)
+{
+	struct stat st;
+	struct netns_watch *w;
+
+	if (!path || !*path || strlen(path) >= sizeof(w->path) || stat(path, &st) < 0)
+		return;
+	if (nwatches == NETNS_WATCH_MAX) {
+		log_warn("too many namespace attachments to watch; %s will not be detached automatically", p->name);
+		return;
+	}
+	w = &watches[nwatches++];
+	w->port_id = p->id;
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
+	snprintf(w->path, sizeof(w->path), "%s", path);
+}
+
+void control_check_netns(void)
+{
+	for (unsigned i = 0; i < nwatches;) {
+		struct netns_watch *w = &watches[i];
+		struct port *p = network_port_by_id(w->port_id);
+		struct stat st;
+
+		if (p && stat(w->path, &st) == 0 && st.st_dev == w->dev && st.st_ino == w->ino) {
+			i++;
+			continue;
+		}
+		if (p) {
+			log_info("namespace %s is gone; detaching %s", w->path, p->name);
+			network_remove_port(p);
+		}
+		watches[i] = watches[--nwatches];
+	}
 }
 
 static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_object_t d, int *fds, int nfds)
@@ -470,6 +538,8 @@ static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_objec
 		reply_error(c, h, VMNET_FAILURE, "could not add the tap to the network");
 		return;
 	}
+	if (!p->owner)
+		watch_netns(p, xpc_dictionary_get_string(d, "netns_path"));
 	log_info("tap %s attached to network %s%s", p->name, net->name, p->owner ? "" : " (persistent)");
 	r = xpc_dictionary_create_empty();
 	xpc_dictionary_set_uint64(r, CTL_KEY_PORT_ID, p->id);
@@ -524,7 +594,7 @@ static bool dispatch_msg(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 		handle_stop(c, h);
 		return true;
 	case CTL_STATUS:
-		handle_status(c, h);
+		handle_status(c, h, d);
 		return true;
 	case CTL_ATTACH_TAP:
 		handle_attach_tap(c, h, d, fds, nfds);

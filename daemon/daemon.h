@@ -34,6 +34,8 @@ void control_input(struct conn *c, uint32_t events);
 void control_close(struct conn *c);
 unsigned control_count(void);
 void control_close_all(void);
+/* Detach persistent namespace attachments whose namespace was deleted (called once a second). */
+void control_check_netns(void);
 /* A port reported broken: close its owner (connection) or drop the attachment. */
 void control_port_broken(struct port *p);
 

@@ -114,7 +114,9 @@ static uint32_t set_nat66(struct iface_req *r, xpc_object_t v, const char **why)
 {
 	uint32_t st = parse_v6(v, &r->nat66, why, "vmnet_nat66_prefix is not an IPv6 prefix");
 
-	if (st == VMNET_SUCCESS && r->nat66.s6_addr[0] != 0xfd) {
+	if (st != VMNET_SUCCESS)
+		return st;
+	if (r->nat66.s6_addr[0] != 0xfd) {
 		*why = "vmnet_nat66_prefix must be a ULA inside fd00::/8";
 		return VMNET_INVALID_ARGUMENT;
 	}

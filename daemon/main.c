@@ -55,7 +55,7 @@ static void user_defaults(void)
 		if (rt && *rt)
 			snprintf(socket_buf, sizeof(socket_buf), "%s/vmnet/vmnetd.sock", rt);
 		else
-			snprintf(socket_buf, sizeof(socket_buf), "/tmp/vmnet-%u/vmnetd.sock", (unsigned)getuid());
+			snprintf(socket_buf, sizeof(socket_buf), "/tmp/vmnet-%u/vmnetd.sock", (unsigned)geteuid());
 		opts.socket_path = socket_buf;
 	}
 	if (!opts.state_dir) {
@@ -81,7 +81,7 @@ static int parse_args(int argc, char **argv)
 	int c;
 
 	opts.system = geteuid() == 0;
-	opts.owner = getuid();
+	opts.owner = geteuid();
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'S': opts.system = true; break;
@@ -142,8 +142,13 @@ static int take_socket_lock(void)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = 0;
-		if (mkdir(dir, opts.system ? 0755 : 0700) < 0 && errno != EEXIST)
+		/* Explicit chmod: the daemon runs under umask 077. */
+		if (mkdir(dir, 0700) == 0) {
+			if (chmod(dir, opts.system ? 0755 : 0700) < 0)
+				return -errno;
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 	}
 	snprintf(lock, sizeof(lock), "%s.lock", opts.socket_path);
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -210,6 +215,7 @@ static void housekeeping(int fd)
 
 	if (read(fd, &v, sizeof(v)) < 0)
 		return;
+	control_check_netns();
 	if (!opts.idle_timeout)
 		return;
 	if (control_count() || network_count_ports()) {

@@ -129,6 +129,12 @@ static int save_macs(void)
 	fclose(f);
 	if (rename(tmp, path) < 0)
 		return -errno;
+	/* Make the rename itself durable. */
+	fd = open(state_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
 	return 0;
 }
 

@@ -47,8 +47,11 @@ static int ring_output(struct port *p, const struct frame *f)
 		port_mark_broken(p);
 		return -EPROTO;
 	}
-	if (space == 0 || f->len > pr->rx.max_frame)
+	if (space == 0 || f->len > pr->rx.max_frame) {
+		/* Informational for the client; the daemon counts in p->st.tx_drops. */
+		atomic_fetch_add_explicit(&pr->rx.ctl->dropped, 1, memory_order_relaxed);
 		return -ENOBUFS;
+	}
 	rec = ring_slot(&pr->rx, pr->rx.prod);
 	rec->len = f->len;
 	rec->vnet = f->vnet;

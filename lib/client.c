@@ -39,7 +39,8 @@
 struct spawn_plan {
 	char bin[PATH_MAX];
 	char log[PATH_MAX];
-	char *argv[8];
+	char state[PATH_MAX];
+	char *argv[10];
 	int maxfd;
 };
 
@@ -200,7 +201,8 @@ static void __attribute__((noreturn)) exec_daemon(const struct spawn_plan *p)
 static int plan_spawn(struct spawn_plan *p, const char *sock_path, const char *dir)
 {
 	static char opt_socket[] = "--socket", opt_system[] = "--system", opt_idle[] = "--idle-timeout",
-		    idle[] = CLIENT_IDLE_TIMEOUT;
+		    idle[] = CLIENT_IDLE_TIMEOUT, opt_user[] = "--user", opt_state[] = "--state-dir";
+	const char *state = getenv("VMNET_STATE_DIR");
 	struct rlimit rl;
 	int r, i = 0;
 
@@ -215,8 +217,16 @@ static int plan_spawn(struct spawn_plan *p, const char *sock_path, const char *d
 	if (geteuid() == 0 && !strcmp(sock_path, CLIENT_SYSTEM_SOCKET)) {
 		p->argv[i++] = opt_system;
 	} else {
+		/* Any other socket (per-user, or $VMNET_SOCKET) gets a per-user daemon, even for root. */
+		p->argv[i++] = opt_user;
 		p->argv[i++] = opt_socket;
 		p->argv[i++] = (char *)sock_path;
+	}
+	if (state && *state) {
+		if (snprintf(p->state, sizeof(p->state), "%s", state) >= (int)sizeof(p->state))
+			return -ENAMETOOLONG;
+		p->argv[i++] = opt_state;
+		p->argv[i++] = p->state;
 	}
 	p->argv[i++] = opt_idle;
 	p->argv[i++] = idle;

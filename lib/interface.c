@@ -2,8 +2,9 @@
  * interface.c — vmnet interfaces: start, packet I/O, event callbacks, stop.
  *
  * Status conventions (spec §3.4/§4 leave them open; these are ours):
- *  - read/write/set_event_callback before the start handler ran:
- *    VMNET_SETUP_INCOMPLETE;
+ *  - read/write before the start handler ran: VMNET_SETUP_INCOMPLETE
+ *    (registering an event callback then is accepted and takes effect once
+ *    the interface runs);
  *  - on an interface whose start failed, or after vmnet_stop_interface():
  *    VMNET_INVALID_ARGUMENT (the handle no longer names an interface);
  *  - after the daemon died (control connection closed): VMNET_FAILURE,

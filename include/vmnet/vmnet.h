@@ -33,11 +33,23 @@ extern "C" {
 /* ---- availability: clients test these; define only what is not defined ---- */
 #ifndef __MAC_10_10
 #define __MAC_10_10 101000
+#endif
+#ifndef __MAC_10_15
 #define __MAC_10_15 101500
+#endif
+#ifndef __MAC_11_0
 #define __MAC_11_0 110000
+#endif
+#ifndef __MAC_12_0
 #define __MAC_12_0 120000
+#endif
+#ifndef __MAC_15_0
 #define __MAC_15_0 150000
+#endif
+#ifndef __MAC_15_4
 #define __MAC_15_4 150400
+#endif
+#ifndef __MAC_26_0
 #define __MAC_26_0 260000
 #endif
 #ifndef MAC_OS_X_VERSION_10_10
