@@ -28,11 +28,19 @@ void util_uuid_to_string(const uint8_t uuid[16], char out[UTIL_UUID_STRLEN]);
 /* Return: CLOCK_MONOTONIC time in nanoseconds. */
 uint64_t util_now_ns(void);
 
-/* Add 1 to an eventfd (a doorbell). Return: 0 or -errno (-EAGAIN when saturated is reported as 0). */
-int util_eventfd_signal(int fd);
-
-/* Reset a non-blocking eventfd to 0. Return: the counter value read, 0 when it was already 0. */
-uint64_t util_eventfd_drain(int fd);
+/*
+ * Doorbells. Between vmnetd and a client each doorbell is one end of a
+ * SOCK_DGRAM socketpair, so neither side shares a file description (and its
+ * O_NONBLOCK flag) with the other: every call here is non-blocking per call
+ * (MSG_DONTWAIT), whatever the peer does to its own end. An eventfd (the
+ * library's private nudge) works too.
+ */
+/* Create a doorbell: *mine stays here, *theirs goes to the peer. Return: 0 or -errno. */
+int util_doorbell_pair(int *mine, int *theirs);
+/* Ring. A full doorbell already has a wakeup pending: not an error. Return: 0 or -errno. */
+int util_doorbell_ring(int fd);
+/* Swallow pending rings (at most a bounded number per call). Return: how many were pending. */
+unsigned util_doorbell_drain(int fd);
 
 /*
  * Create a joinable thread with every signal blocked, so that signals keep

@@ -325,6 +325,7 @@ static void handle_start(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 	if (port_ring_watch(pr) < 0 || reply(c, h, VMNET_SUCCESS, param, fds, 3) < 0) {
 		network_remove_port(p);
 	} else {
+		port_ring_handed_over(pr);
 		c->port = p;
 		log_info("interface %u (%s) started on network %s", p->id, p->name, net->name);
 	}

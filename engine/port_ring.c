@@ -13,17 +13,19 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "engine/network.h"
 #include "engine/switch.h"
 
 struct port_ring {
 	struct port base; /* first: struct port * <-> struct port_ring * */
 	struct loop_src src;
-	int memfd, kick_tx, kick_rx;
+	int memfd;
+	int kick_tx, kick_rx;               /* our ends of the doorbells */
+	int kick_tx_peer, kick_rx_peer;     /* the client's ends, handed over at start */
 	void *map;
 	struct ring_layout l;
 	struct ring tx, rx;
@@ -64,12 +66,11 @@ static int ring_output(struct port *p, const struct frame *f)
 static void ring_flush(struct port *p)
 {
 	struct port_ring *pr = (struct port_ring *)p;
-	uint64_t one = 1;
 
 	if (!pr->rx_published)
 		return;
 	pr->rx_published = false;
-	if (ring_prod_need_kick(&pr->rx) && write(pr->kick_rx, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (ring_prod_need_kick(&pr->rx) && util_doorbell_ring(pr->kick_rx) < 0)
 		log_debug("port %s: kick: %m", p->name);
 }
 
@@ -99,6 +100,10 @@ static void ring_destroy(struct port *p)
 		close(pr->kick_tx);
 	if (pr->kick_rx >= 0)
 		close(pr->kick_rx);
+	if (pr->kick_tx_peer >= 0)
+		close(pr->kick_tx_peer);
+	if (pr->kick_rx_peer >= 0)
+		close(pr->kick_rx_peer);
 	loop_defer_free(pr);
 }
 
@@ -116,7 +121,7 @@ int port_ring_new(uint32_t max_frame, struct port_ring **out)
 
 	if (!pr)
 		return -ENOMEM;
-	pr->memfd = pr->kick_tx = pr->kick_rx = -1;
+	pr->memfd = pr->kick_tx = pr->kick_rx = pr->kick_tx_peer = pr->kick_rx_peer = -1;
 	pr->base.ops = &ring_ops;
 	pr->base.max_frame = max_frame;
 	r = ring_layout_init(&pr->l, PORT_RING_SLOTS, max_frame);
@@ -126,10 +131,14 @@ int port_ring_new(uint32_t max_frame, struct port_ring **out)
 	if (r < 0)
 		goto fail;
 	pr->memfd = r;
-	pr->kick_tx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pr->kick_rx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Socketpairs, not shared eventfds: the client must never control our fd flags. */
+	r = util_doorbell_pair(&pr->kick_tx, &pr->kick_tx_peer);
+	if (r == 0)
+		r = util_doorbell_pair(&pr->kick_rx, &pr->kick_rx_peer);
+	if (r < 0)
+		goto fail;
 	pr->map = ring_map(pr->memfd, &pr->l);
-	if (pr->kick_tx < 0 || pr->kick_rx < 0 || !pr->map) {
+	if (!pr->map) {
 		r = -errno;
 		goto fail;
 	}
@@ -159,8 +168,15 @@ struct port_ring *port_ring_from_port(struct port *p)
 void port_ring_fds(const struct port_ring *pr, int fds[3])
 {
 	fds[0] = pr->memfd;
-	fds[1] = pr->kick_tx;
-	fds[2] = pr->kick_rx;
+	fds[1] = pr->kick_tx_peer;
+	fds[2] = pr->kick_rx_peer;
+}
+
+void port_ring_handed_over(struct port_ring *pr)
+{
+	close(pr->kick_tx_peer);
+	close(pr->kick_rx_peer);
+	pr->kick_tx_peer = pr->kick_rx_peer = -1;
 }
 
 uint32_t port_ring_nslots(const struct port_ring *pr)
@@ -205,14 +221,12 @@ static int ring_drain(struct port_ring *pr, int budget)
 void port_ring_input(struct port_ring *pr)
 {
 	struct port *p = &pr->base;
-	uint64_t v;
 	int n;
 
 	if (p->broken)
 		return;
 	ring_cons_awake(&pr->tx);
-	if (read(pr->kick_tx, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_debug("port %s: doorbell: %m", p->name);
+	util_doorbell_drain(pr->kick_tx);
 	n = ring_drain(pr, PORT_RING_BUDGET);
 	switch_flush(p->net);
 	if (n < 0) {

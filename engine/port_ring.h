@@ -21,6 +21,8 @@ struct port *port_ring_port(struct port_ring *pr);
 struct port_ring *port_ring_from_port(struct port *p);
 /* The descriptors handed to the client: memfd, kick_tx, kick_rx. */
 void port_ring_fds(const struct port_ring *pr, int fds[3]);
+/* The client has its descriptors now: drop our copies of its doorbell ends. */
+void port_ring_handed_over(struct port_ring *pr);
 uint32_t port_ring_nslots(const struct port_ring *pr);
 /* Start watching the TX doorbell. Return: 0 or -errno. */
 int port_ring_watch(struct port_ring *pr);

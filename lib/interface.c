@@ -241,7 +241,7 @@ static void iface_nudge(struct vmnet_interface *ifc)
 	fd = ifc->nudge;
 	pthread_mutex_unlock(&ifc->lock);
 	if (fd >= 0)
-		util_eventfd_signal(fd);
+		util_doorbell_ring(fd);
 }
 
 /* Unmap the rings and close the daemon's descriptors (idempotent). */
@@ -336,9 +336,9 @@ static int ev_wait(struct vmnet_interface *ifc)
 	if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL))
 		return -ECONNRESET;
 	if (p[0].revents & POLLIN)
-		util_eventfd_drain(ifc->kick_rx);
+		util_doorbell_drain(ifc->kick_rx);
 	if (p[2].revents & POLLIN)
-		util_eventfd_drain(ifc->nudge);
+		util_doorbell_drain(ifc->nudge);
 	return 0;
 }
 
@@ -766,11 +766,19 @@ static vmnet_return_t check_iovs(const struct vmpktdesc *pk, int n)
 	return VMNET_SUCCESS;
 }
 
-/* Return: bytes the descriptor can take: min(vm_pkt_size, total of its iovecs). */
+/*
+ * Return: bytes the descriptor can take. vm_pkt_size is the capacity (as on
+ * macOS). With a single iovec, its iov_len is not consulted: vmnet_read
+ * shrinks it to the frame length, and QEMU resets only vm_pkt_size before the
+ * next read, so a stale iov_len must not shrink the capacity. With several
+ * iovecs, min(vm_pkt_size, their total).
+ */
 static size_t pkt_capacity(const struct vmpktdesc *p)
 {
 	size_t total = 0;
 
+	if (p->vm_pkt_iovcnt == 1)
+		return p->vm_pkt_size;
 	for (uint32_t i = 0; i < p->vm_pkt_iovcnt && total < p->vm_pkt_size; i++) {
 		size_t l = p->vm_pkt_iov[i].iov_len;
 
@@ -784,6 +792,10 @@ static void pkt_scatter(struct vmpktdesc *p, const uint8_t *frame, size_t len)
 {
 	size_t off = 0;
 
+	if (p->vm_pkt_iovcnt == 1) {
+		memcpy(p->vm_pkt_iov[0].iov_base, frame, len); /* len <= vm_pkt_size, see pkt_capacity() */
+		off = len;
+	}
 	for (uint32_t i = 0; i < p->vm_pkt_iovcnt && off < len; i++) {
 		size_t l = p->vm_pkt_iov[i].iov_len < len - off ? p->vm_pkt_iov[i].iov_len : len - off;
 
@@ -928,7 +940,7 @@ static vmnet_return_t tx_push(struct vmnet_interface *ifc, const struct vmpktdes
 		tx_gather(ring_slot(r, r->prod + (uint32_t)i), &pk[i]);
 	ring_prod_publish(r, (uint32_t)n);
 	if (ring_prod_need_kick(r))
-		util_eventfd_signal(ifc->kick_tx);
+		util_doorbell_ring(ifc->kick_tx);
 	pthread_mutex_unlock(&ifc->tx_lock);
 	return VMNET_SUCCESS;
 }
