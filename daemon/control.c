@@ -30,6 +30,7 @@
 
 #include "common/ctl.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "config.h"
 #include "daemon/daemon.h"
 #include "engine/port_ring.h"
@@ -348,14 +349,13 @@ static xpc_object_t port_status(const struct port *p)
 {
 	xpc_object_t d = xpc_dictionary_create_empty();
 	const struct conn *owner = p->owner;
-	char mac[24];
+	char mac[UTIL_MAC_STRLEN];
 
 	xpc_dictionary_set_uint64(d, "id", p->id);
 	xpc_dictionary_set_string(d, "name", p->name);
 	xpc_dictionary_set_string(d, "kind", p->ops->kind);
 	if (p->has_mac) {
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", p->mac[0], p->mac[1], p->mac[2], p->mac[3],
-			 p->mac[4], p->mac[5]);
+		util_mac_to_string(p->mac, mac);
 		xpc_dictionary_set_string(d, "mac", mac);
 	}
 	xpc_dictionary_set_bool(d, "isolated", p->isolated);

@@ -13,6 +13,7 @@
 #include <vmnet/vmnet.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "daemon/daemon.h"
 #include "engine/port.h"
 
@@ -328,8 +329,7 @@ void *desc_param(const struct iface_req *req, const struct network *net, const s
 	char buf[64];
 
 	if (p->has_mac) {
-		snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", p->mac[0], p->mac[1], p->mac[2], p->mac[3],
-			 p->mac[4], p->mac[5]);
+		util_mac_to_string(p->mac, buf);
 		xpc_dictionary_set_string(d, "vmnet_mac_address", buf);
 	}
 	xpc_dictionary_set_uint64(d, "vmnet_mtu", mtu);

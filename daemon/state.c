@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "daemon/daemon.h"
 
 #define STATE_MAX_MACS 4096
@@ -52,16 +53,6 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	return 0;
-}
 
 static void load_macs(void)
 {
@@ -77,7 +68,7 @@ static void load_macs(void)
 		struct mac_entry e;
 
 		if (sscanf(line, "%63s %63s", ids, macs_s) != 2 || uuid_parse(ids, e.id) < 0 ||
-		    parse_mac(macs_s, e.mac) < 0) {
+		    util_mac_from_string(macs_s, e.mac) < 0) {
 			log_warn("state: ignoring a malformed line in %s", path);
 			continue;
 		}
@@ -116,10 +107,11 @@ static int save_macs(void)
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < nmacs; i++) {
-		const uint8_t *m = macs[i].mac;
+		char m[UTIL_MAC_STRLEN];
 
+		util_mac_to_string(macs[i].mac, m);
 		uuid_unparse_upper(macs[i].id, ids);
-		fprintf(f, "%s %02x:%02x:%02x:%02x:%02x:%02x\n", ids, m[0], m[1], m[2], m[3], m[4], m[5]);
+		fprintf(f, "%s %s\n", ids, m);
 	}
 	if (fflush(f) != 0 || fsync(fd) < 0) {
 		fclose(f);
