@@ -14,9 +14,10 @@
  * Indices are free-running 32-bit counters; slot = index & (nslots - 1).
  * prod, cons and need_wakeup each sit on their own cache line.
  *
- * Doorbells: one eventfd per direction. A consumer about to sleep sets
- * need_wakeup, issues a full fence, and re-checks for work; a producer, after
- * publishing, fences and writes the eventfd only when need_wakeup is set. A
+ * Doorbells: one per direction, a SOCK_DGRAM socketpair (common/util.h). A
+ * consumer about to sleep sets need_wakeup, issues a full fence, and re-checks
+ * for work; a producer, after publishing, fences and rings only when
+ * need_wakeup is set. A
  * busy path therefore makes no syscalls.
  *
  * Trust: vmnetd never trusts the shared memory. It keeps its own copy of the
@@ -145,7 +146,7 @@ static inline void ring_prod_publish(struct ring *r, uint32_t n)
 	atomic_store_explicit(&r->ctl->prod, r->prod, memory_order_release);
 }
 
-/* After publishing: does the consumer want an eventfd kick? */
+/* After publishing: does the consumer want a doorbell ring? */
 static inline int ring_prod_need_kick(struct ring *r)
 {
 	atomic_thread_fence(memory_order_seq_cst);
