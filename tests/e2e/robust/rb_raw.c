@@ -401,7 +401,7 @@ static xpc_object_t host_desc(void)
 static void raw_start(struct raw_if *r)
 {
 	xpc_object_t d = host_desc(), rep;
-	int fds[CTL_MAX_FDS], nfds = 0;
+	int fds[CTL_MAX_FDS], nfds = 0, geom;
 	uint32_t st;
 
 	memset(r, 0, sizeof(*r));
@@ -411,18 +411,21 @@ static void raw_start(struct raw_if *r)
 	st = reply_status(r->sock, CTL_START, 1, &rep, fds, &nfds);
 	if (st != VMNET_SUCCESS || nfds != 3) {
 		printf("raw CTL_START: status %u, %d fds\n", st, nfds);
+		if (rep)
+			xpc_release(rep);
 		exit(2);
 	}
 	r->memfd = fds[0];
 	r->kick_tx = fds[1];
 	r->kick_rx = fds[2];
 	r->port = xpc_dictionary_get_uint64(rep, CTL_KEY_PORT_ID);
-	if (ring_layout_init(&r->l, (uint32_t)xpc_dictionary_get_uint64(rep, CTL_KEY_RING_NSLOTS),
-			     (uint32_t)xpc_dictionary_get_uint64(rep, CTL_KEY_RING_MAX_FRAME)) < 0) {
+	geom = ring_layout_init(&r->l, (uint32_t)xpc_dictionary_get_uint64(rep, CTL_KEY_RING_NSLOTS),
+				(uint32_t)xpc_dictionary_get_uint64(rep, CTL_KEY_RING_MAX_FRAME));
+	xpc_release(rep);
+	if (geom < 0) {
 		printf("raw CTL_START: bad geometry\n");
 		exit(2);
 	}
-	xpc_release(rep);
 	r->map = ring_map(r->memfd, &r->l);
 	if (!r->map || ring_shm_check(r->map, &r->l) < 0) {
 		printf("raw CTL_START: cannot map the rings\n");
@@ -697,16 +700,20 @@ static int ctl_magic(void)
 {
 	size_t len;
 	uint8_t *m = build_msg(0xdeadbeefu, CTL_VERSION, CTL_HELLO, 1, NULL, 0, -1, &len);
+	int r = expect_closed("wrong magic", m, len, 0);
 
-	return expect_closed("wrong magic", m, len, 0);
+	free(m);
+	return r;
 }
 
 static int ctl_lenlong(void)
 {
 	size_t len;
 	uint8_t *m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_HELLO, 1, NULL, 0, 100, &len);
+	int r = expect_closed("length field 100 on an empty payload", m, len, 0);
 
-	return expect_closed("length field 100 on an empty payload", m, len, 0);
+	free(m);
+	return r;
 }
 
 static int ctl_lenshort(void)
@@ -715,16 +722,22 @@ static int ctl_lenshort(void)
 	size_t plen, len;
 	void *pl = encode(d, &plen);
 	uint8_t *m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_START, 1, pl, plen, (int64_t)plen - 3, &len);
+	int r = expect_closed("length field 3 bytes short of the payload", m, len, 0);
 
-	return expect_closed("length field 3 bytes short of the payload", m, len, 0);
+	free(m);
+	free(pl);
+	xpc_release(d);
+	return r;
 }
 
 static int ctl_lenhuge(void)
 {
 	size_t len;
 	uint8_t *m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_HELLO, 1, "abcd", 4, 0xffffffffll, &len);
+	int r = expect_closed("length field 0xffffffff", m, len, 0);
 
-	return expect_closed("length field 0xffffffff", m, len, 0);
+	free(m);
+	return r;
 }
 
 static int ctl_undecodable(void)
@@ -737,6 +750,7 @@ static int ctl_undecodable(void)
 		pl[i] = (uint8_t)rnd();
 	m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_START, 1, pl, sizeof(pl), -1, &len);
 	expect_closed("a random 40-byte payload", m, len, 1);
+	free(m);
 	/* A valid dictionary followed by a stray byte, and a dictionary claiming 1000 entries. */
 	{
 		xpc_object_t d = host_desc();
@@ -747,10 +761,15 @@ static int ctl_undecodable(void)
 		q[plen] = 0;
 		m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_START, 1, q, plen + 1, -1, &len);
 		expect_closed("a dictionary followed by a stray byte", m, len, 0);
+		free(m);
 		q[5] = 0xe8;
 		q[6] = 0x03;
 		m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_START, 1, q, plen, -1, &len);
 		expect_closed("a dictionary claiming 1000 entries", m, len, 0);
+		free(m);
+		free(q);
+		free(p);
+		xpc_release(d);
 	}
 	return fails ? 1 : 0;
 }
@@ -766,6 +785,9 @@ static int ctl_nondict(void)
 		uint8_t *m = build_msg(CTL_MAGIC, CTL_VERSION, CTL_START, 1, pl, plen, -1, &len);
 
 		expect_closed(names[i], m, len, i == 0 ? 1 : 0);
+		free(m);
+		free(pl);
+		xpc_release(objs[i]);
 	}
 	return fails ? 1 : 0;
 }
@@ -781,6 +803,7 @@ static int ctl_unknown(void)
 
 		snprintf(what, sizeof(what), "unknown message type %#x", types[i]);
 		expect_closed(what, m, len, i == 1 ? 1 : 0);
+		free(m);
 	}
 	return fails ? 1 : 0;
 }
@@ -1102,8 +1125,11 @@ static bool status_counts(uint64_t *conns, uint64_t *ports)
 	request(fd, CTL_STATUS, 1, NULL, NULL, 0);
 	st = reply_status(fd, CTL_STATUS, 1, &rep, NULL, NULL);
 	close(fd);
-	if (st != VMNET_SUCCESS)
+	if (st != VMNET_SUCCESS) {
+		if (rep)
+			xpc_release(rep);
 		return false;
+	}
 	*conns = xpc_dictionary_get_uint64(rep, "connections");
 	*ports = 0;
 	{

@@ -106,6 +106,19 @@ import_checks() {
 	done <"$1"
 }
 
+# show_output FILE — a client's output (stdout and stderr, e.g. a sanitizer report), indented.
+show_output() {
+	sed 's/^/    | /' "$1" | head -n 120
+}
+
+# expect_rc "what" RC WANT FILE — one check that a client's exit status RC is WANT;
+# otherwise its output FILE is shown. Under ASan/UBSan a leak or an error at exit
+# turns the status into 134 (abort_on_error=1), so this also catches those.
+expect_rc() {
+	CHECKS=$((CHECKS + 1))
+	if [ "$2" -eq "$3" ]; then pass "$1"; else fail "$1 (exit status $2, expected $3)"; show_output "$4"; fi
+}
+
 # raw_check "what" SCENARIO [ARG] — run one rb_raw scenario; its ok/FAIL lines become checks,
 # plus one check that it exited 0 (bounded at 30 s).
 raw_check() {
@@ -114,5 +127,31 @@ raw_check() {
 	rc=$?
 	import_checks "$out"
 	CHECKS=$((CHECKS + 1))
-	if [ "$rc" -eq 0 ]; then pass "$what"; else fail "$what (rb_raw $* exited $rc)"; sed 's/^/    | /' "$out"; fi
+	if [ "$rc" -eq 0 ]; then pass "$what"; else fail "$what (rb_raw $* exited $rc)"; show_output "$out"; fi
+}
+
+# api_check "what" ARGS... — one check that `rb_api ARGS` exits 0 (bounded at 60 s);
+# on failure its exit status and its whole output are shown.
+API_RUNS=0
+api_check() {
+	local what=$1 out rc; shift
+	API_RUNS=$((API_RUNS + 1))
+	out="$WORK/api.$API_RUNS.out"
+	timeout 60 "$RB_API" "$@" >"$out" 2>&1
+	rc=$?
+	CHECKS=$((CHECKS + 1))
+	if [ "$rc" -eq 0 ]; then pass "$what"; else fail "$what (rb_api $* exited $rc)"; show_output "$out"; fi
+}
+
+# ready_check "what" FILE [TIMEOUT_S] — a background client printed READY (bounded, default 5 s);
+# if not, show its output.
+ready_check() {
+	CHECKS=$((CHECKS + 1))
+	if wait_line "$2" READY "${3:-5}"; then pass "$1"; else fail "$1 (no READY)"; show_output "$2"; fi
+}
+
+# alive_check "what" PID FILE — a background client is still running; if not, show its output.
+alive_check() {
+	CHECKS=$((CHECKS + 1))
+	if pid_alive "$2"; then pass "$1"; else fail "$1 (it is gone)"; show_output "$3"; fi
 }

@@ -71,6 +71,7 @@ RC=$?
 MS=$(ms_since "$T0")
 check "no daemon, VMNET_AUTOSTART unset: the API client fails ($(grep -o 'status=[0-9]*' "$WORK/none.out"), exit $RC)" \
 	grep -qE "^status=10(0[1-9]|10)" "$WORK/none.out"
+expect_rc "...and exits 1 (a clean failure)" "$RC" 1 "$WORK/none.out"
 check "...within 2 s ($MS ms)" test "$MS" -lt 2000
 T0=$(date +%s%N)
 check_not "no daemon, VMNET_AUTOSTART=0: vmnet status fails" env VMNET_SOCKET="$NONE" VMNET_AUTOSTART=0 timeout 10 "$VMNET" status
@@ -88,11 +89,13 @@ check "...within 8 s ($MS ms)" test "$MS" -lt 8000
 start_daemon --idle-timeout 2
 bg "$WORK/hold.out" "$RB_API" start 4
 H=$BG_LAST
-check "idle-timeout 2: a client holds an interface" wait_line "$WORK/hold.out" READY 5
+ready_check "idle-timeout 2: a client holds an interface" "$WORK/hold.out" 5
 sleep 3
 check "idle-timeout 2: the daemon stays while the interface exists (3 s)" daemon_alive
 reap "$H" 5
+RC=$?
 check "the client stopped its interface" grep -q "^status=1000" "$WORK/hold.out"
+expect_rc "...and exited normally" "$RC" 0 "$WORK/hold.out"
 T0=$(date +%s%N)
 sleep 1.2
 check "idle-timeout 2: not gone 1.2 s after the last client left" daemon_alive

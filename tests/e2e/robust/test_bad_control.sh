@@ -6,7 +6,7 @@
 . "$(dirname "$0")/rlib.sh"
 
 start_daemon
-check "baseline: a normal client exchanges frames" "$RB_API" exchange 16
+api_check "baseline: a normal client exchanges frames" exchange 16
 sleep 0.3
 FD0=$(fd_count "$DAEMON_PID")
 echo "daemon pid $DAEMON_PID, $FD0 descriptors at baseline"
@@ -35,13 +35,14 @@ check "daemon alive after the connection storm" daemon_alive
 
 bg "$WORK/slow.out" "$RB_RAW" slow-reader 4
 SLOW=$BG_LAST
-check "slow reader (3000 unread replies) and 100 idle connections are set up" wait_line "$WORK/slow.out" READY 15
+ready_check "slow reader (3000 unread replies) and 100 idle connections are set up" "$WORK/slow.out" 15
 check "another client is served while they hold on" responsive
-check "...and can exchange frames" "$RB_API" exchange 16
+api_check "...and can exchange frames" exchange 16
 reap "$SLOW" 10
+expect_rc "the slow reader finished normally" $? 0 "$WORK/slow.out"
 check "daemon alive after the slow reader left" daemon_alive
 
-check "a normal client still exchanges frames" "$RB_API" exchange 32
+api_check "a normal client still exchanges frames" exchange 32
 # Connections close asynchronously: give the daemon a moment, bounded.
 for _ in $(seq 40); do
 	[ "$(fd_count "$DAEMON_PID")" -le $((FD0 + 2)) ] && break

@@ -16,8 +16,8 @@ check "attach namespace b" "$VMNET" attach --netns "$B" --ip 192.168.128.11/24
 check "a pings b before the chaos" ip netns exec "$A" ping -c 2 -i 0.2 -W 2 -q 192.168.128.11
 
 # Warm up allocator and caches with a few clients that exit normally, then take the baseline.
-"$RB_API" exchange 64 >/dev/null
-"$RB_API" start 1 >/dev/null
+api_check "warm-up: an API client exchanges frames" exchange 64
+api_check "warm-up: an API client starts and stops an interface" start 1
 sleep 0.3
 FD0=$(fd_count "$DAEMON_PID"); RSS0=$(rss_kb "$DAEMON_PID")
 echo "baseline: $FD0 descriptors, VmRSS $RSS0 kB"
@@ -30,10 +30,13 @@ bg "$WORK/ping_ba" ip netns exec "$B" ping -i 0.2 -c $((DURATION * 5)) -w $((DUR
 PING_BA=$BG_LAST
 
 killed=0
+crashed=()   # output files of chaos clients that ended other than by our SIGKILL
 for ((r = 0; r < ROUNDS; r++)); do
 	pids=()
+	outs=()
 	for ((i = 0; i < PER_ROUND; i++)); do
-		"$RB_API" chaos >/dev/null 2>&1 &
+		outs+=("$WORK/chaos.$r.$i")
+		"$RB_API" chaos >"${outs[i]}" 2>&1 &
 		pids+=($!)
 		BG_PIDS+=($!)
 	done
@@ -41,11 +44,17 @@ for ((r = 0; r < ROUNDS; r++)); do
 	for p in "${pids[@]}"; do
 		(sleep "0.$(printf '%03d' $((RANDOM % 300)))"; kill -9 "$p" 2>/dev/null) &
 	done
-	wait "${pids[@]}" 2>/dev/null
+	# chaos never exits by itself: any status but 137 (SIGKILL) is a crash or a sanitizer report.
+	for ((i = 0; i < PER_ROUND; i++)); do
+		wait "${pids[i]}" 2>/dev/null
+		[ $? -eq 137 ] || crashed+=("${outs[i]}")
+	done
 	killed=$((killed + ${#pids[@]}))
 	sleep "1.$(printf '%03d' $((RANDOM % 700)))"
 done
 echo "$killed clients killed"
+check "every chaos client ran until it was killed (${#crashed[@]} ended otherwise)" test "${#crashed[@]}" -eq 0
+for f in "${crashed[@]:0:2}"; do echo "--- $f"; show_output "$f"; done
 check "daemon alive after $killed killed clients" daemon_alive
 
 # The daemon learns of each death from its control socket: wait (bounded) for the cleanup.
@@ -71,7 +80,7 @@ SLACK=16384
 check "VmRSS did not grow unboundedly ($RSS0 -> $RSS1 kB, slack $((SLACK / 1024)) MiB)" test "$RSS1" -le $((RSS0 + SLACK))
 check "a pings b after the chaos" ip netns exec "$A" ping -c 3 -i 0.2 -W 2 -q 192.168.128.11
 check "b pings a after the chaos" ip netns exec "$B" ping -c 3 -i 0.2 -W 2 -q 192.168.128.10
-check "a fresh API client still exchanges frames" "$RB_API" exchange 32
+api_check "a fresh API client still exchanges frames" exchange 32
 check "daemon still alive" daemon_alive
 if [ "$FAILS" -ne 0 ]; then echo "--- vmnetd log (tail) ---"; tail -n 30 "$WORK/vmnetd.log"; fi
 finish

@@ -6,14 +6,15 @@
 . "$(dirname "$0")/rlib.sh"
 
 start_daemon
-check "baseline: an API client exchanges frames" "$RB_API" exchange 16
+api_check "baseline: an API client exchanges frames" exchange 16
 
 # rb_api death starts two interfaces (A with an event callback, B sending to A),
 # SIGKILLs the daemon itself (so the moment of death is known exactly) and reports.
 timeout 20 "$RB_API" death "$DAEMON_PID" >"$WORK/death.out" 2>"$WORK/death.err"
 RC=$?
 import_checks "$WORK/death.out"
-check "the client exits normally (no crash, no hang; status $RC)" test "$RC" -eq 0
+check "the client exits normally (no crash, no hang, no leak; status $RC)" test "$RC" -eq 0
+if [ "$RC" -ne 0 ]; then echo "--- rb_api death: stderr"; show_output "$WORK/death.err"; fi
 check "the daemon is really gone" wait_gone "$DAEMON_PID" 2
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=""   # killed on purpose: no clean-stop check for it
@@ -22,11 +23,10 @@ DAEMON_PID=""   # killed on purpose: no clean-stop check for it
 T0=$(date +%s%N)
 check_not "vmnet status against the dead daemon fails" timeout 5 "$VMNET" status
 check "...within 2 s" test $((($(date +%s%N) - T0) / 1000000)) -lt 2000
-if [ "$FAILS" -ne 0 ]; then sed 's/^/    | /' "$WORK/death.err" | tail -20; fi
 
 # A restarted daemon serves again on the same socket.
 start_daemon
-check "a restarted daemon serves a new client" "$RB_API" exchange 16
+api_check "a restarted daemon serves a new client" exchange 16
 
 # Death while a start is in flight: the daemon is stopped (SIGSTOP) so the CTL_START
 # waits in its queue, then killed; the start handler must report an error at once.
@@ -39,6 +39,8 @@ kill -9 "$DAEMON_PID"; kill -CONT "$DAEMON_PID" 2>/dev/null
 wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
 check "...and fails within 2 s once the daemon is killed" wait_gone "$S_PID" 2
 reap "$S_PID" 1
+RC=$?
 check "...with an error status" grep -qE "^status=10(0[1-9]|10)" "$WORK/inflight.out"
+expect_rc "...and the client exits 1 (a clean failure)" "$RC" 1 "$WORK/inflight.out"
 cat "$WORK/inflight.out"
 finish

@@ -9,7 +9,7 @@
 after() {
 	check "$1: daemon alive" daemon_alive
 	check "$1: daemon answers status" responsive
-	check "$1: a fresh API client starts and exchanges frames" "$RB_API" exchange 32
+	api_check "$1: a fresh API client starts and exchanges frames" exchange 32
 }
 
 # check_responsive WHAT — check that the daemon answers status; remember the answer in WEDGED.
@@ -32,12 +32,12 @@ restart_if_hung() {
 }
 
 start_daemon
-check "baseline: an API client exchanges frames" "$RB_API" exchange 16
+api_check "baseline: an API client exchanges frames" exchange 16
 
 # (a) garbage record lengths: dropped and counted, the client keeps its connection.
 bg "$WORK/a.out" "$RB_RAW" ring-garbage 20
 A_PID=$BG_LAST
-check "(a) hostile client started its interface by hand" wait_line "$WORK/a.out" READY 5
+ready_check "(a) hostile client started its interface by hand" "$WORK/a.out" 5
 PORT=$(awk '/^PORT/ { print $2 }' "$WORK/a.out")
 echo "hostile port id: ${PORT:-?}"
 errs_ok() { status_py "any(p['id'] == ${PORT:-0} and p['rx_errors'] >= 4 for p in ports)"; }
@@ -45,7 +45,7 @@ for _ in $(seq 40); do errs_ok && break; sleep 0.05; done
 check "(a) lengths 0, 13, 65535, 0xffffffff are counted as rx_errors of that port" errs_ok
 check "(a) no frame of the garbage reached the network (rx_frames 0)" \
 	status_py "any(p['id'] == ${PORT:-0} and p['rx_frames'] == 0 for p in ports)"
-check "(a) another pair of interfaces works while the hostile one is connected" "$RB_API" exchange 32
+api_check "(a) another pair of interfaces works while the hostile one is connected" exchange 32
 stop_bg "$A_PID"
 after "(a)"
 
@@ -56,18 +56,18 @@ after "(b)"
 # (c) a corrupted RX consumer index, found by the daemon's producer side while a peer floods.
 bg "$WORK/flood_c.out" "$RB_API" flood 6
 F_PID=$BG_LAST
-check "(c) flooding peer started" wait_line "$WORK/flood_c.out" READY 5
+ready_check "(c) flooding peer started" "$WORK/flood_c.out" 5
 raw_check "(c) RX cons corrupted during a broadcast flood: the daemon disconnects that client" ring-rxcons 4
-check "(c) the flooding peer is still served" pid_alive "$F_PID"
+alive_check "(c) the flooding peer is still served" "$F_PID" "$WORK/flood_c.out"
 stop_bg "$F_PID"
 after "(c)"
 
 # (d) random bytes over the whole mapping while a peer floods.
 bg "$WORK/flood_d.out" "$RB_API" flood 6
 F_PID=$BG_LAST
-check "(d) flooding peer started" wait_line "$WORK/flood_d.out" READY 5
+ready_check "(d) flooding peer started" "$WORK/flood_d.out" 5
 raw_check "(d) 2 s of random bytes over header, indices and slots" ring-scribble 2
-check "(d) the flooding peer is still served" pid_alive "$F_PID"
+alive_check "(d) the flooding peer is still served" "$F_PID" "$WORK/flood_d.out"
 stop_bg "$F_PID"
 after "(d)"
 
@@ -80,7 +80,7 @@ after "(e)"
 # daemon would wedge it for good.
 bg "$WORK/f.out" "$RB_RAW" ring-evblock-rx 6
 H_PID=$BG_LAST
-check "(f) hostile client cleared O_NONBLOCK on its RX doorbell and saturated it" wait_line "$WORK/f.out" READY 5
+ready_check "(f) hostile client cleared O_NONBLOCK on its RX doorbell and saturated it" "$WORK/f.out" 5
 bg "$WORK/flood_f.out" "$RB_API" flood 3
 F_PID=$BG_LAST
 wait_line "$WORK/flood_f.out" READY 5
@@ -90,21 +90,21 @@ stop_bg "$F_PID"
 stop_bg "$H_PID"
 check "(f) daemon alive" daemon_alive
 restart_if_hung "(f)" f
-check "(f) a fresh API client starts and exchanges frames" "$RB_API" exchange 32
+api_check "(f) a fresh API client starts and exchanges frames" exchange 32
 
 # (g) the same on the TX doorbell: O_NONBLOCK cleared, more than one budget of
 # frames published with a single kick; the daemon comes back for the rest from
 # its pending list and reads the (empty) doorbell again.
 bg "$WORK/g.out" "$RB_RAW" ring-evblock-tx 6
 H_PID=$BG_LAST
-check "(g) hostile client cleared O_NONBLOCK on its TX doorbell, published 1000 frames, kicked once" \
-	wait_line "$WORK/g.out" READY 5
+ready_check "(g) hostile client cleared O_NONBLOCK on its TX doorbell, published 1000 frames, kicked once" \
+	"$WORK/g.out" 5
 sleep 0.5
 check_responsive "(g) daemon still answers status"
 stop_bg "$H_PID"
 check "(g) daemon alive" daemon_alive
 restart_if_hung "(g)" g
-check "(g) a fresh API client starts and exchanges frames" "$RB_API" exchange 32
+api_check "(g) a fresh API client starts and exchanges frames" exchange 32
 
 check "no ring mapping left in the daemon" test "$(ring_maps "$DAEMON_PID")" -eq 0
 check "status shows no leftover port" status_py "len(ports) == 0"
