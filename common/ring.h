@@ -146,11 +146,27 @@ static inline void ring_prod_publish(struct ring *r, uint32_t n)
 	atomic_store_explicit(&r->ctl->prod, r->prod, memory_order_release);
 }
 
-/* After publishing: does the consumer want a doorbell ring? */
+/* After publishing: does the consumer want a doorbell ring? Taking the request
+ * (exchange to 0) means one ring per sleep, not one per batch while the
+ * consumer is still waking up. */
 static inline int ring_prod_need_kick(struct ring *r)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load_explicit(&r->ctl->need_wakeup, memory_order_relaxed) != 0;
+	if (!atomic_load_explicit(&r->ctl->need_wakeup, memory_order_relaxed))
+		return 0;
+	return atomic_exchange_explicit(&r->ctl->need_wakeup, 0, memory_order_seq_cst) != 0;
+}
+
+/* Fill without publishing (the private index advances; ring_prod_commit() publishes). */
+static inline void ring_prod_advance(struct ring *r, uint32_t n)
+{
+	r->prod += n;
+}
+
+/* Publish everything advanced so far. */
+static inline void ring_prod_commit(struct ring *r)
+{
+	atomic_store_explicit(&r->ctl->prod, r->prod, memory_order_release);
 }
 
 /* ---- consumer side ---- */

@@ -29,14 +29,13 @@ void util_uuid_to_string(const uint8_t uuid[16], char out[UTIL_UUID_STRLEN]);
 uint64_t util_now_ns(void);
 
 /*
- * Doorbells. Between vmnetd and a client each doorbell is one end of a
- * SOCK_DGRAM socketpair, so neither side shares a file description (and its
- * O_NONBLOCK flag) with the other: every call here is non-blocking per call
- * (MSG_DONTWAIT), whatever the peer does to its own end. An eventfd (the
- * library's private nudge) works too.
+ * Doorbells between vmnetd and a client: a non-blocking pipe per direction.
+ * Each side holds its own end, a file description of its own, so neither can
+ * change the other's O_NONBLOCK (a shared eventfd would let a client make the
+ * single-threaded daemon block). One read swallows many rings.
  */
-/* Create a doorbell: *mine stays here, *theirs goes to the peer. Return: 0 or -errno. */
-int util_doorbell_pair(int *mine, int *theirs);
+/* Create a doorbell: the reader keeps *rd, the ringer *wr. Return: 0 or -errno. */
+int util_doorbell_pair(int *rd, int *wr);
 /* Ring. A full doorbell already has a wakeup pending: not an error. Return: 0 or -errno. */
 int util_doorbell_ring(int fd);
 /* Swallow pending rings (at most a bounded number per call). Return: how many were pending. */

@@ -240,7 +240,7 @@ static void dispatch_event(struct loop_src *s, uint32_t events)
 		control_input(s->obj, events);
 		break;
 	case EV_RING:
-		port_ring_input(s->obj);
+		port_ring_input(s->obj, true);
 		break;
 	case EV_TAP:
 		port_tap_input(s->obj, events);

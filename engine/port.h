@@ -18,10 +18,17 @@
 struct network;
 struct port;
 
-/* A frame as it crosses the switch: a private copy, never shared memory. */
+/*
+ * A frame as it crosses the switch. When `shared` is set, data points into a
+ * client's shared memory: the bytes may change while we look at them. Read
+ * each field you decide on once (the switch copies the MAC addresses), and
+ * copy the frame to private memory before parsing it (gateway services do).
+ * len and vnet are always private copies.
+ */
 struct frame {
 	const uint8_t *data;
 	uint32_t len;
+	bool shared;
 	struct ring_vnet_hdr vnet;
 };
 

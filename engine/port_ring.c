@@ -35,8 +35,6 @@ struct port_ring {
 };
 
 static struct port_ring *pending_head;
-/* One private frame buffer: the daemon's data plane is single-threaded. */
-static uint8_t scratch[65550 + 64];
 
 static int ring_output(struct port *p, const struct frame *f)
 {
@@ -58,7 +56,7 @@ static int ring_output(struct port *p, const struct frame *f)
 	rec->len = f->len;
 	rec->vnet = f->vnet;
 	memcpy(ring_rec_data(rec), f->data, f->len);
-	ring_prod_publish(&pr->rx, 1);
+	ring_prod_advance(&pr->rx, 1); /* published once per batch, in ring_flush() */
 	pr->rx_published = true;
 	return 0;
 }
@@ -70,6 +68,7 @@ static void ring_flush(struct port *p)
 	if (!pr->rx_published)
 		return;
 	pr->rx_published = false;
+	ring_prod_commit(&pr->rx);
 	if (ring_prod_need_kick(&pr->rx) && util_doorbell_ring(pr->kick_rx) < 0)
 		log_debug("port %s: kick: %m", p->name);
 }
@@ -131,10 +130,10 @@ int port_ring_new(uint32_t max_frame, struct port_ring **out)
 	if (r < 0)
 		goto fail;
 	pr->memfd = r;
-	/* Socketpairs, not shared eventfds: the client must never control our fd flags. */
-	r = util_doorbell_pair(&pr->kick_tx, &pr->kick_tx_peer);
+	/* Pipes, not shared eventfds: the client must never control our fd flags. */
+	r = util_doorbell_pair(&pr->kick_tx, &pr->kick_tx_peer); /* we read, the client rings */
 	if (r == 0)
-		r = util_doorbell_pair(&pr->kick_rx, &pr->kick_rx_peer);
+		r = util_doorbell_pair(&pr->kick_rx_peer, &pr->kick_rx); /* we ring, the client reads */
 	if (r < 0)
 		goto fail;
 	pr->map = ring_map(pr->memfd, &pr->l);
@@ -198,7 +197,7 @@ static int ring_drain(struct port_ring *pr, int budget)
 	if (avail < 0)
 		return avail;
 	while (done < avail && done < budget) {
-		struct ring_rec *rec = ring_slot(&pr->tx, pr->tx.cons);
+		struct ring_rec *rec = ring_slot(&pr->tx, pr->tx.cons + (uint32_t)done);
 		struct frame f;
 		/* Read the length once: the client may change it under us. */
 		uint32_t len = __atomic_load_n(&rec->len, __ATOMIC_RELAXED);
@@ -206,19 +205,23 @@ static int ring_drain(struct port_ring *pr, int budget)
 		if (len < 14 || len > pr->tx.max_frame || len > p->max_frame) {
 			p->st.rx_errors++;
 		} else {
-			memcpy(scratch, ring_rec_data(rec), len);
+			/* No private copy of the payload: it goes straight from this slot
+			 * into the receivers (f.shared tells them the bytes may change). */
 			memcpy(&f.vnet, &rec->vnet, sizeof(f.vnet));
-			f.data = scratch;
+			f.data = ring_rec_data(rec);
 			f.len = len;
+			f.shared = true;
 			switch_input(p->net, p, &f);
 		}
-		ring_cons_release(&pr->tx, 1);
 		done++;
 	}
+	/* The slots are free only once every receiver has copied out of them. */
+	if (done)
+		ring_cons_release(&pr->tx, (uint32_t)done);
 	return done;
 }
 
-void port_ring_input(struct port_ring *pr)
+void port_ring_input(struct port_ring *pr, bool rang)
 {
 	struct port *p = &pr->base;
 	int n;
@@ -226,7 +229,8 @@ void port_ring_input(struct port_ring *pr)
 	if (p->broken)
 		return;
 	ring_cons_awake(&pr->tx);
-	util_doorbell_drain(pr->kick_tx);
+	if (rang)
+		util_doorbell_drain(pr->kick_tx);
 	n = ring_drain(pr, PORT_RING_BUDGET);
 	switch_flush(p->net);
 	if (n < 0) {
@@ -259,7 +263,7 @@ bool port_ring_run_pending(void)
 		list = pr->pending_next;
 		pr->pending = false;
 		pr->pending_next = NULL;
-		port_ring_input(pr);
+		port_ring_input(pr, false);
 	}
 	return pending_head != NULL;
 }

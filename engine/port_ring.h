@@ -26,8 +26,8 @@ void port_ring_handed_over(struct port_ring *pr);
 uint32_t port_ring_nslots(const struct port_ring *pr);
 /* Start watching the TX doorbell. Return: 0 or -errno. */
 int port_ring_watch(struct port_ring *pr);
-/* The TX doorbell rang (or the port is on the pending list): move frames into the switch. */
-void port_ring_input(struct port_ring *pr);
+/* The TX doorbell rang (rang) or the port is on the pending list: move frames into the switch. */
+void port_ring_input(struct port_ring *pr, bool rang);
 /* Ports that stopped at their budget with frames left: serve them again. Return: whether any remain. */
 bool port_ring_run_pending(void);
 

@@ -125,13 +125,15 @@ static void deliver(struct network *net, struct port *src, struct port *dst, con
 
 void switch_input(struct network *net, struct port *src, const struct frame *f)
 {
-	const uint8_t *dmac = f->data, *smac = f->data + 6;
+	uint8_t dmac[6], smac[6]; /* read once: f->data may be shared memory */
 	struct port *dst;
 
 	if (f->len < 14) {
 		src->st.rx_errors++;
 		return;
 	}
+	memcpy(dmac, f->data, 6);
+	memcpy(smac, f->data + 6, 6);
 	src->st.rx_frames++;
 	src->st.rx_bytes += f->len;
 	if (!(smac[0] & 1))

@@ -233,6 +233,15 @@ static struct vmnet_interface *iface_new(void)
 }
 
 /* Wake the event thread so it re-evaluates. */
+/* Reset the nudge eventfd (one read does it; empty is fine). */
+static void nudge_clear(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("nudge: %m");
+}
+
 static void iface_nudge(struct vmnet_interface *ifc)
 {
 	int fd;
@@ -240,8 +249,12 @@ static void iface_nudge(struct vmnet_interface *ifc)
 	pthread_mutex_lock(&ifc->lock);
 	fd = ifc->nudge;
 	pthread_mutex_unlock(&ifc->lock);
-	if (fd >= 0)
-		util_doorbell_ring(fd);
+	if (fd >= 0) {
+		uint64_t one = 1; /* an eventfd: a failed write means a wakeup is already pending */
+
+		if (write(fd, &one, sizeof(one)) < 0)
+			log_debug("nudge: %m");
+	}
 }
 
 /* Unmap the rings and close the daemon's descriptors (idempotent). */
@@ -338,7 +351,7 @@ static int ev_wait(struct vmnet_interface *ifc)
 	if (p[0].revents & POLLIN)
 		util_doorbell_drain(ifc->kick_rx);
 	if (p[2].revents & POLLIN)
-		util_doorbell_drain(ifc->nudge);
+		nudge_clear(ifc->nudge);
 	return 0;
 }
 

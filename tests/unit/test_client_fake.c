@@ -33,6 +33,7 @@
 
 #include "common/ctl.h"
 #include "common/ring.h"
+#include "common/util.h"
 
 #define NSLOTS 512
 #define MAX_FRAME 1514
@@ -104,8 +105,9 @@ static void fake_start(int c, const struct ctl_hdr *h, xpc_object_t desc)
 		ring_unmap(fake.shm, &fake.layout);
 	ring_layout_init(&fake.layout, NSLOTS, MAX_FRAME);
 	fds[0] = ring_memfd_create(&fake.layout, "fake-vmnetd");
-	fds[1] = fake.kick_tx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	fds[2] = fake.kick_rx = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Doorbells as vmnetd makes them: we read kick_tx and ring kick_rx. */
+	util_doorbell_pair(&fake.kick_tx, &fds[1]);
+	util_doorbell_pair(&fds[2], &fake.kick_rx);
 	fake.shm = ring_map(fds[0], &fake.layout);
 	ring_attach(&fake.tx, fake.shm, &fake.layout, RING_TX);
 	ring_attach(&fake.rx, fake.shm, &fake.layout, RING_RX);
@@ -125,6 +127,8 @@ static void fake_start(int c, const struct ctl_hdr *h, xpc_object_t desc)
 	fake.ready = true;
 	ctl_send(c, CTL_START | CTL_REPLY, h->seq, VMNET_SUCCESS, p, fds, 3);
 	close(fds[0]);
+	close(fds[1]);
+	close(fds[2]);
 	xpc_release(p);
 	fake.starts++;
 }
@@ -207,7 +211,7 @@ static void rx_publish(void)
 	ring_prod_publish(&fake.rx, rx_pending);
 	rx_pending = 0;
 	if (ring_prod_need_kick(&fake.rx))
-		eventfd_write(fake.kick_rx, 1);
+		util_doorbell_ring(fake.kick_rx);
 }
 
 static void rx_push(uint32_t len, uint8_t tag)
@@ -240,9 +244,7 @@ static int tx_pop(uint8_t *buf)
 
 static bool kicked(int fd)
 {
-	eventfd_t v;
-
-	return eventfd_read(fd, &v) == 0 && v > 0;
+	return util_doorbell_drain(fd) > 0;
 }
 
 /* ---- client helpers ---- */

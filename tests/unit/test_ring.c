@@ -60,6 +60,8 @@ static void test_produce_consume(void)
 	ring_slot(&prod, prod.prod)->len = 60;
 	ring_prod_publish(&prod, 1);
 	CHECK(ring_prod_need_kick(&prod));
+	CHECK(!ring_prod_need_kick(&prod)); /* one ring per sleep */
+	CHECK(ring_cons_prepare_sleep(&cons) == 1); /* work is there: do not sleep */
 	ring_cons_awake(&cons);
 	CHECK(!ring_prod_need_kick(&prod));
 	/* indices wrap around 2^32 without confusion */
