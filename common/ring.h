@@ -14,7 +14,7 @@
  * Indices are free-running 32-bit counters; slot = index & (nslots - 1).
  * prod, cons and need_wakeup each sit on their own cache line.
  *
- * Doorbells: one per direction, a SOCK_DGRAM socketpair (common/util.h). A
+ * Doorbells: one per direction, a pipe (common/util.h). A
  * consumer about to sleep sets need_wakeup, issues a full fence, and re-checks
  * for work; a producer, after publishing, fences and rings only when
  * need_wakeup is set. A
