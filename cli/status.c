@@ -213,3 +213,64 @@ int cmd_status(int argc, char **argv)
 	xpc_release(rep);
 	return 0;
 }
+
+static bool print_lease(void *ctx, size_t i, xpc_object_t l)
+{
+	const char *host = xpc_dictionary_get_string(l, "hostname");
+	int64_t left = xpc_dictionary_get_int64(l, "expires_in");
+	char exp[32];
+
+	if (xpc_dictionary_get_bool(l, "reserved"))
+		snprintf(exp, sizeof(exp), "reserved");
+	else if (left <= 0)
+		snprintf(exp, sizeof(exp), "expired");
+	else
+		snprintf(exp, sizeof(exp), "%" PRId64 "s", left);
+	printf("  %-17s %-15s %-20s %s\n", xpc_dictionary_get_string(l, "mac"), xpc_dictionary_get_string(l, "ip"),
+	       host && *host ? host : "-", exp);
+	return true;
+}
+
+static bool print_lease_net(void *ctx, size_t i, xpc_object_t n)
+{
+	printf("network %s: gateway %s, lease time %" PRIu64 " s\n", xpc_dictionary_get_string(n, "name"),
+	       xpc_dictionary_get_string(n, "gateway"), xpc_dictionary_get_uint64(n, "lease_time"));
+	printf("  %-17s %-15s %-20s %s\n", "MAC", "IP", "HOSTNAME", "EXPIRES");
+	xpc_array_apply_f(xpc_dictionary_get_value(n, "leases"), NULL, print_lease);
+	return true;
+}
+
+int cmd_leases(int argc, char **argv)
+{
+	xpc_object_t req = xpc_dictionary_create_empty(), rep = NULL;
+	bool json = false;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] != '-' && !xpc_dictionary_get_string(req, "network"))
+			xpc_dictionary_set_string(req, "network", argv[i]);
+		else {
+			fprintf(stderr, "usage: vmnet leases [--json] [NETWORK]\n");
+			xpc_release(req);
+			return 2;
+		}
+	}
+	fd = cli_connect();
+	if (cli_request(fd, CTL_LEASES, req, &rep, NULL, 0) != VMNET_SUCCESS) {
+		close(fd);
+		xpc_release(req);
+		return 1;
+	}
+	close(fd);
+	xpc_release(req);
+	if (json)
+		cli_print_json(rep, 0);
+	else if (!xpc_array_get_count(xpc_dictionary_get_value(rep, "networks")))
+		printf("no network with DHCP\n");
+	else
+		xpc_array_apply_f(xpc_dictionary_get_value(rep, "networks"), NULL, print_lease_net);
+	xpc_release(rep);
+	return 0;
+}

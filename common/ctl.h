@@ -31,6 +31,7 @@ enum ctl_type {
 	CTL_ATTACH_TAP = 5, /* -> {network, name, persist, isolation, netns_path}; fd: tap; <- {vmnet.port, network} */
 	CTL_DETACH = 6,     /* -> {name}; <- {} */
 	CTL_SHUTDOWN = 7,   /* -> {}; <- {} then the daemon exits (root or the daemon's owner) */
+	CTL_LEASES = 8,     /* -> {network?}; <- {networks: [{name, gateway, leases: [{mac, ip, hostname, expires_in}]}]} */
 };
 
 struct ctl_hdr {

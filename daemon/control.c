@@ -33,6 +33,8 @@
 #include "common/util.h"
 #include "config.h"
 #include "daemon/daemon.h"
+#include "engine/dhcp.h"
+#include "engine/gateway.h"
 #include "engine/port_ring.h"
 #include "engine/port_tap.h"
 
@@ -242,6 +244,8 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 		n->mask = req->mask;
 		if (req->has_mtu)
 			n->mtu = req->mtu;
+		/* The gateway owns the start address and serves DHCP from start+1 to end. */
+		gateway_attach(n, true);
 		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
 		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
 		if (net_addr.s_addr == htonl(0xc0a88000u) && n->mask.s_addr == htonl(0xffffff00u))
@@ -391,11 +395,21 @@ static xpc_object_t network_status(const struct network *n, uint64_t skip, uint6
 		xpc_dictionary_set_string(d, "mask", inet_ntop(AF_INET, &n->mask, a, sizeof(a)));
 	}
 	xpc_dictionary_set_uint64(d, "flood_frames", n->flood_frames);
-	xpc_dictionary_set_uint64(d, "port_count", n->nports);
-	for (const struct port *p = n->ports; p; p = p->next, (*index)++) {
+	if (n->gateway) {
+		char mac[UTIL_MAC_STRLEN];
+		struct in_addr ga = gateway_addr(n->gateway);
+
+		util_mac_to_string(gateway_hwaddr(n->gateway), mac);
+		xpc_dictionary_set_string(d, "gateway", inet_ntop(AF_INET, &ga, a, sizeof(a)));
+		xpc_dictionary_set_string(d, "gateway_mac", mac);
+		xpc_dictionary_set_bool(d, "dhcp", gateway_dhcp(n->gateway) != NULL);
+	}
+	for (const struct port *p = n->ports; p; p = p->next) {
 		xpc_object_t ps;
 
-		if (*index < skip || *index >= skip + STATUS_PAGE)
+		if (p->host_side)
+			continue; /* the gateway is described above */
+		if ((*index)++ < skip || *index > skip + STATUS_PAGE)
 			continue;
 		ps = port_status(p);
 		xpc_array_append_value(ports, ps);
@@ -431,6 +445,60 @@ static void handle_status(struct conn *c, const struct ctl_hdr *h, xpc_object_t 
 	xpc_release(nets);
 	if (reply(c, h, VMNET_SUCCESS, d, NULL, 0) < 0)
 		log_warn("status reply to pid %d could not be sent", (int)c->pid);
+	xpc_release(d);
+}
+
+struct lease_ctx {
+	xpc_object_t arr;
+	uint64_t now;
+};
+
+static void lease_entry(void *ctx, const uint8_t mac[6], struct in_addr ip, const char *hostname, uint64_t expires)
+{
+	struct lease_ctx *lc = ctx;
+	xpc_object_t e = xpc_dictionary_create_empty();
+	char m[UTIL_MAC_STRLEN], a[INET_ADDRSTRLEN];
+
+	util_mac_to_string(mac, m);
+	xpc_dictionary_set_string(e, "mac", m);
+	xpc_dictionary_set_string(e, "ip", inet_ntop(AF_INET, &ip, a, sizeof(a)));
+	xpc_dictionary_set_string(e, "hostname", hostname ? hostname : "");
+	xpc_dictionary_set_bool(e, "reserved", expires == 0);
+	xpc_dictionary_set_int64(e, "expires_in", expires ? (int64_t)(expires - lc->now) : 0);
+	xpc_array_append_value(lc->arr, e);
+	xpc_release(e);
+}
+
+/* CTL_LEASES: the DHCP leases of every network (or of the one named). */
+static void handle_leases(struct conn *c, const struct ctl_hdr *h, xpc_object_t req)
+{
+	const char *want = xpc_dictionary_get_string(req, "network");
+	xpc_object_t d = xpc_dictionary_create_empty(), nets = xpc_array_create_empty();
+	char a[INET_ADDRSTRLEN];
+
+	for (const struct network *n = network_list; n; n = n->next) {
+		struct lease_ctx lc = { .now = engine_now_sec };
+		xpc_object_t nd;
+		struct in_addr ga;
+
+		if ((want && strcmp(want, n->name)) || !n->gateway || !gateway_dhcp(n->gateway))
+			continue;
+		nd = xpc_dictionary_create_empty();
+		lc.arr = xpc_array_create_empty();
+		ga = gateway_addr(n->gateway);
+		xpc_dictionary_set_string(nd, "name", n->name);
+		xpc_dictionary_set_string(nd, "gateway", inet_ntop(AF_INET, &ga, a, sizeof(a)));
+		xpc_dictionary_set_uint64(nd, "lease_time", 86400);
+		dhcp_leases(gateway_dhcp(n->gateway), &lc, lease_entry);
+		xpc_dictionary_set_value(nd, "leases", lc.arr);
+		xpc_release(lc.arr);
+		xpc_array_append_value(nets, nd);
+		xpc_release(nd);
+	}
+	xpc_dictionary_set_value(d, "networks", nets);
+	xpc_release(nets);
+	if (reply(c, h, VMNET_SUCCESS, d, NULL, 0) < 0)
+		log_warn("leases reply to pid %d could not be sent (too many leases for one message?)", (int)c->pid);
 	xpc_release(d);
 }
 
@@ -602,6 +670,9 @@ static bool dispatch_msg(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 		return true;
 	case CTL_DETACH:
 		handle_detach(c, h, d);
+		return true;
+	case CTL_LEASES:
+		handle_leases(c, h, d);
 		return true;
 	case CTL_SHUTDOWN:
 		if (c->uid != 0 && c->uid != opts.owner) {

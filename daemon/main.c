@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "config.h"
 #include "daemon/daemon.h"
+#include "engine/gateway.h"
 #include "engine/port_ring.h"
 #include "engine/port_tap.h"
 
@@ -326,6 +327,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	socket_group();
+	engine_state_dir = opts.state_dir;
 	engine_now_sec = now_sec();
 	log_info("vmnetd %s serving %s (%s daemon, state in %s)", VMNET_VERSION, opts.socket_path,
 		 opts.system ? "system" : "per-user", opts.state_dir);

@@ -98,13 +98,12 @@ int network_add_port(struct network *net, struct port *p)
 	return 0;
 }
 
-void network_remove_port(struct port *p)
+/* Take p out of its network (list, flush list, fdb) and destroy it. */
+static void port_detach(struct port *p)
 {
 	struct network *net = p->net;
 	struct port **pp;
 
-	if (p->removed)
-		return;
 	p->removed = true;
 	if (net) {
 		for (pp = &net->ports; *pp; pp = &(*pp)->next)
@@ -122,8 +121,24 @@ void network_remove_port(struct port *p)
 		fdb_forget_port(net->fdb, p);
 	}
 	p->ops->destroy(p);
-	if (net && !net->ports)
-		network_free(net);
+}
+
+void network_remove_port(struct port *p)
+{
+	struct network *net = p->net;
+
+	if (p->removed)
+		return;
+	port_detach(p);
+	if (!net)
+		return;
+	for (struct port *q = net->ports; q; q = q->next)
+		if (!q->host_side)
+			return;
+	/* Only host-side ports (the gateway) remain: the network goes. */
+	while (net->ports)
+		port_detach(net->ports);
+	network_free(net);
 }
 
 void network_release_if_empty(struct network *net)
@@ -164,7 +179,8 @@ unsigned network_count_ports(void)
 	unsigned c = 0;
 
 	for (struct network *n = network_list; n; n = n->next)
-		c += n->nports;
+		for (struct port *p = n->ports; p; p = p->next)
+			c += !p->host_side;
 	return c;
 }
 

@@ -31,6 +31,7 @@ struct network {
 	struct port *ports;
 	unsigned nports;
 	struct fdb *fdb;
+	struct gateway *gateway; /* the gateway port (also on the port list), or NULL */
 	struct port *flush_list;
 	uint64_t flood_frames, unknown_drops;
 	struct network *next;
@@ -52,7 +53,7 @@ struct network *network_find_overlap(struct in_addr start, struct in_addr mask, 
 int network_new(uint32_t mode, struct network **out);
 /* Attach a port (assigns p->id). Return: 0, or -ENOSPC when the network is full. */
 int network_add_port(struct network *net, struct port *p);
-/* Detach and destroy a port; frees the network when it was the last port. */
+/* Detach and destroy a port; frees the network (and its gateway) when no guest port is left. */
 void network_remove_port(struct port *p);
 /* Free a network that has no ports (a start that failed half-way). */
 void network_release_if_empty(struct network *net);
@@ -61,6 +62,7 @@ struct port *network_port_by_id(uint32_t id);
 struct port *network_port_by_name(const char *name);
 /* Is this MAC the MAC of a live port (other than `except`)? */
 bool network_mac_in_use(const uint8_t mac[6], const struct port *except);
+/* Guest ports of all networks (the gateways do not count). */
 unsigned network_count_ports(void);
 
 #endif

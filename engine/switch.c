@@ -154,16 +154,21 @@ void switch_input(struct network *net, struct port *src, const struct frame *f)
 
 void switch_flush(struct network *net)
 {
-	struct port *p = net->flush_list;
+	/* A flush may feed frames back in (the gateway's replies), dirtying ports
+	 * again: go on until nothing is left. Replies never trigger replies, so
+	 * this ends after a round or two. */
+	for (int round = 0; net->flush_list && round < 4; round++) {
+		struct port *p = net->flush_list;
 
-	net->flush_list = NULL;
-	while (p) {
-		struct port *next = p->flush_next;
+		net->flush_list = NULL;
+		while (p) {
+			struct port *next = p->flush_next;
 
-		p->dirty = false;
-		p->flush_next = NULL;
-		if (p->ops->flush)
-			p->ops->flush(p);
-		p = next;
+			p->dirty = false;
+			p->flush_next = NULL;
+			if (p->ops->flush)
+				p->ops->flush(p);
+			p = next;
+		}
 	}
 }

@@ -12,6 +12,8 @@ PKGS=(
 	gcc
 	# end-to-end tests: namespaces, real clients
 	iproute2 iputils-ping python3 procps
+	# real DHCP clients for the gateway tests
+	busybox isc-dhcp-client
 )
 
 missing=()
