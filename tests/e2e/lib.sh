@@ -47,10 +47,18 @@ check_not() {
 }
 
 start_daemon() { # start_daemon [extra vmnetd args]
-	"$VMNETD" --socket "$VMNET_SOCKET" --state-dir "$WORK/state" "$@" >"$WORK/vmnetd.log" 2>&1 &
+	rm -f "$VMNET_SOCKET" # a stale socket file must not pass for the new daemon
+	"$VMNETD" --socket "$VMNET_SOCKET" --state-dir "$WORK/state" "$@" >>"$WORK/vmnetd.log" 2>&1 &
 	DAEMON_PID=$!
+	# Ready = it accepts connections (the socket file exists between bind and listen).
 	for _ in $(seq 100); do
-		[ -S "$VMNET_SOCKET" ] && return 0
+		if [ -S "$VMNET_SOCKET" ] && python3 -c "
+import socket,sys
+s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])" "$VMNET_SOCKET" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	echo "vmnetd did not start:"; cat "$WORK/vmnetd.log"

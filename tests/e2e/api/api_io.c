@@ -764,7 +764,11 @@ static void test_event_after_stop(void)
 		}
 		dispatch_semaphore_signal(wdone);
 	});
-	/* Another thread keeps calling vmnet_read/vmnet_write on E across the stop. */
+	CHECKF(t_wait_until(3000, ^bool(void) { return atomic_load(&calls) > 3; }),
+	       "callbacks flowing before stop (%d callbacks, %d frames sent to it)", atomic_load(&calls),
+	       atomic_load(&wsent));
+	/* Then another thread keeps calling vmnet_read/vmnet_write on E across the stop (started
+	 * after the callbacks flow: a reader that drains every frame first leaves no event to send). */
 	dispatch_async(wq, ^{
 		uint8_t f[100];
 		struct t_rx r = { 0 };
@@ -787,7 +791,7 @@ static void test_event_after_stop(void)
 		}
 		dispatch_semaphore_signal(hdone);
 	});
-	CHECKF(t_wait_until(3000, ^bool(void) { return atomic_load(&calls) > 3; }), "callbacks flowing before stop");
+	t_sleep_ms(100); /* the I/O thread is busy when the stop begins */
 	CHECK_ST(vmnet_stop_interface(E.ref, sq, ^(vmnet_return_t s) {
 			 hst = s;
 			 atomic_store(&stop_done, 1);
