@@ -36,8 +36,14 @@ uint64_t util_now_ns(void);
  */
 /* Create a doorbell: the reader keeps *rd, the ringer *wr. Return: 0 or -errno. */
 int util_doorbell_pair(int *rd, int *wr);
-/* Ring. A full doorbell already has a wakeup pending: not an error. Return: 0 or -errno. */
+/* Ring. A full doorbell already has a wakeup pending: not an error. Return: 0 or -errno.
+ * A pipe whose reader is gone raises SIGPIPE: vmnetd ignores it; libvmnet, which
+ * must never raise signals in its client, rings a socket doorbell instead. */
 int util_doorbell_ring(int fd);
+/* The client -> daemon doorbell: a SOCK_DGRAM socketpair rung with MSG_NOSIGNAL, so a dead
+ * daemon never delivers SIGPIPE to the client process. Return: 0 or -errno. */
+int util_doorbell_pair_sock(int *rd, int *wr);
+int util_doorbell_ring_nosig(int fd);
 /* Swallow pending rings (at most a bounded number per call). Return: how many were pending. */
 unsigned util_doorbell_drain(int fd);
 

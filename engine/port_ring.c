@@ -131,7 +131,7 @@ int port_ring_new(uint32_t max_frame, struct port_ring **out)
 		goto fail;
 	pr->memfd = r;
 	/* Pipes, not shared eventfds: the client must never control our fd flags. */
-	r = util_doorbell_pair(&pr->kick_tx, &pr->kick_tx_peer); /* we read, the client rings */
+	r = util_doorbell_pair_sock(&pr->kick_tx, &pr->kick_tx_peer); /* we read, the client rings (no SIGPIPE) */
 	if (r == 0)
 		r = util_doorbell_pair(&pr->kick_rx_peer, &pr->kick_rx); /* we ring, the client reads */
 	if (r < 0)

@@ -953,7 +953,7 @@ static vmnet_return_t tx_push(struct vmnet_interface *ifc, const struct vmpktdes
 		tx_gather(ring_slot(r, r->prod + (uint32_t)i), &pk[i]);
 	ring_prod_publish(r, (uint32_t)n);
 	if (ring_prod_need_kick(r))
-		util_doorbell_ring(ifc->kick_tx);
+		util_doorbell_ring_nosig(ifc->kick_tx);
 	pthread_mutex_unlock(&ifc->tx_lock);
 	return VMNET_SUCCESS;
 }

@@ -106,7 +106,7 @@ static void fake_start(int c, const struct ctl_hdr *h, xpc_object_t desc)
 	ring_layout_init(&fake.layout, NSLOTS, MAX_FRAME);
 	fds[0] = ring_memfd_create(&fake.layout, "fake-vmnetd");
 	/* Doorbells as vmnetd makes them: we read kick_tx and ring kick_rx. */
-	util_doorbell_pair(&fake.kick_tx, &fds[1]);
+	util_doorbell_pair_sock(&fake.kick_tx, &fds[1]);
 	util_doorbell_pair(&fds[2], &fake.kick_rx);
 	fake.shm = ring_map(fds[0], &fake.layout);
 	ring_attach(&fake.tx, fake.shm, &fake.layout, RING_TX);
