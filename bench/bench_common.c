@@ -346,3 +346,29 @@ int bench_finish(struct bench_shared *sh, const struct bench_opts *o, const char
 	fflush(stdout);
 	return 0;
 }
+
+int bench_launch(struct bench_shared *sh, const struct bench_opts *o, const char *prog, const char *impl,
+		 int (*tx_main)(void), int (*rx_main)(void))
+{
+	pid_t tx, rx;
+
+	tx = fork();
+	if (tx == 0)
+		_exit(tx_main());
+	if (tx < 0 || !bench_wait_flag(&sh->tx_up, sh, 15)) {
+		if (tx > 0)
+			kill(tx, SIGKILL);
+		fprintf(stderr, "%s: sender did not come up: %s\n", prog, sh->err);
+		return 1;
+	}
+	rx = fork();
+	if (rx == 0)
+		_exit(rx_main());
+	if (rx < 0) {
+		kill(tx, SIGKILL);
+		return 1;
+	}
+	sh->rx_pid = rx;
+	fprintf(stderr, "%s: sender pid %d, receiver pid %d\n", prog, (int)tx, (int)rx);
+	return bench_finish(sh, o, impl, tx, rx);
+}

@@ -90,6 +90,10 @@ typedef int (*bench_send_fn)(void *ctx, uint64_t seq, unsigned n, uint64_t *full
 void bench_send_loop(struct bench_shared *sh, const struct bench_opts *o, bench_send_fn fn, void *ctx);
 /* Parent: wait for the sender, drain, stop the receiver, reap, print. Return: exit status. */
 int bench_finish(struct bench_shared *sh, const struct bench_opts *o, const char *impl, pid_t tx, pid_t rx);
+/* Fork the sender, wait until it is up, fork the receiver, then bench_finish().
+ * prog names the program in messages. Return: bench_finish()'s status, or 1. */
+int bench_launch(struct bench_shared *sh, const struct bench_opts *o, const char *prog, const char *impl,
+		 int (*tx_main)(void), int (*rx_main)(void));
 /* The learn handshake, receiver side: call send_learn() until the sender confirms. Return: 0 or -1. */
 int bench_learn(struct bench_shared *sh, int (*send_learn)(void *ctx), void *ctx);
 

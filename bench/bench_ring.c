@@ -305,29 +305,9 @@ static int tx_main(void)
 
 int main(int argc, char **argv)
 {
-	pid_t tx, rx;
-
 	bench_parse(argc, argv, &opt, "(needs a vmnetd at $VMNET_SOCKET)");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sh = bench_shared_new();
 	/* The parent never touches libvmnet or dispatch: the children start from a clean slate. */
-	tx = fork();
-	if (tx == 0)
-		_exit(tx_main());
-	if (tx < 0 || !bench_wait_flag(&sh->tx_up, sh, 15)) {
-		if (tx > 0)
-			kill(tx, SIGKILL);
-		fprintf(stderr, "bench_ring: sender did not come up: %s\n", sh->err);
-		return 1;
-	}
-	rx = fork();
-	if (rx == 0)
-		_exit(rx_main());
-	if (rx < 0) {
-		kill(tx, SIGKILL);
-		return 1;
-	}
-	sh->rx_pid = rx;
-	fprintf(stderr, "bench_ring: sender pid %d, receiver pid %d\n", (int)tx, (int)rx);
-	return bench_finish(sh, &opt, "ours", tx, rx);
+	return bench_launch(sh, &opt, "bench_ring", "ours", tx_main, rx_main);
 }

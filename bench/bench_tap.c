@@ -192,8 +192,6 @@ static int tx_main(void)
 
 int main(int argc, char **argv)
 {
-	pid_t tx, rx;
-
 	bench_parse(argc, argv, &opt, "-A TAP_A -B TAP_B  (persistent taps, both ports of one bridge)");
 	if (!opt.tap_a || !opt.tap_b) {
 		fprintf(stderr, "bench_tap: -A TAP_A and -B TAP_B are required\n");
@@ -201,23 +199,5 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	sh = bench_shared_new();
-	tx = fork();
-	if (tx == 0)
-		_exit(tx_main());
-	if (tx < 0 || !bench_wait_flag(&sh->tx_up, sh, 15)) {
-		if (tx > 0)
-			kill(tx, SIGKILL);
-		fprintf(stderr, "bench_tap: sender did not come up: %s\n", sh->err);
-		return 1;
-	}
-	rx = fork();
-	if (rx == 0)
-		_exit(rx_main());
-	if (rx < 0) {
-		kill(tx, SIGKILL);
-		return 1;
-	}
-	sh->rx_pid = rx;
-	fprintf(stderr, "bench_tap: sender pid %d, receiver pid %d\n", (int)tx, (int)rx);
-	return bench_finish(sh, &opt, "kernel", tx, rx);
+	return bench_launch(sh, &opt, "bench_tap", "kernel", tx_main, rx_main);
 }

@@ -488,7 +488,7 @@ static void handle_leases(struct conn *c, const struct ctl_hdr *h, xpc_object_t 
 		ga = gateway_addr(n->gateway);
 		xpc_dictionary_set_string(nd, "name", n->name);
 		xpc_dictionary_set_string(nd, "gateway", inet_ntop(AF_INET, &ga, a, sizeof(a)));
-		xpc_dictionary_set_uint64(nd, "lease_time", 86400);
+		xpc_dictionary_set_uint64(nd, "lease_time", GATEWAY_LEASE_TIME);
 		dhcp_leases(gateway_dhcp(n->gateway), &lc, lease_entry);
 		xpc_dictionary_set_value(nd, "leases", lc.arr);
 		xpc_release(lc.arr);

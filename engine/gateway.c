@@ -171,7 +171,7 @@ static int gateway_dhcp_new(struct gateway *gw, const struct network *net)
 	cfg.mask = net->mask;
 	cfg.pool_start.s_addr = htonl(ntohl(net->start.s_addr) + 1);
 	cfg.pool_end = net->end;
-	cfg.lease_time = 86400;
+	cfg.lease_time = GATEWAY_LEASE_TIME;
 	cfg.mtu = (uint16_t)net->mtu;
 	if (engine_state_dir) {
 		struct in_addr base = { .s_addr = net->start.s_addr & net->mask.s_addr };

@@ -16,6 +16,9 @@
 struct gateway;
 struct dhcp_server;
 
+/* DHCP lease time in seconds (macOS's default; not configurable yet). */
+#define GATEWAY_LEASE_TIME 86400
+
 /* Where services keep state (leases); set by the daemon before networks exist. */
 extern const char *engine_state_dir;
 

@@ -30,6 +30,8 @@
 #include <vmnet/vmnet.h>
 #include <xpc/xpc.h>
 
+#include "tests/e2e/robust/rb_util.h"
+
 #define ETYPE 0x88b5 /* IEEE local experimental: ignored by the kernel stacks of the test namespaces */
 #define FRAME_LEN 64
 #define MAX_BATCH 32
@@ -68,21 +70,6 @@ static dispatch_queue_t q;
 static struct iface *live[MAX_LIVE];
 static int cleanup_errors; /* handles that could not be released */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static dispatch_time_t in_ms(int64_t ms)
 {

@@ -49,25 +49,11 @@
 #include <xpc/xpc.h>
 
 #include "common/ctl.h"
+#include "tests/e2e/robust/rb_util.h"
 #include "common/ring.h"
 
 #define REPLY_WAIT_MS 3000
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static uint64_t rng_state;
 
