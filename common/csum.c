@@ -33,3 +33,14 @@ uint32_t csum_ipv4_pseudo(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_
 	sum += len;
 	return sum;
 }
+
+uint32_t csum_ipv6_pseudo(const uint8_t saddr[16], const uint8_t daddr[16], uint8_t next, uint32_t len)
+{
+	uint32_t sum = csum_partial(saddr, 16, 0);
+
+	sum = csum_partial(daddr, 16, sum);
+	sum += len >> 16;
+	sum += len & 0xffff;
+	sum += next;
+	return sum;
+}

@@ -13,5 +13,7 @@ uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
 uint16_t csum_fold(uint32_t sum);
 /* Pseudo-header sum for UDP/TCP over IPv4; saddr/daddr in network order. */
 uint32_t csum_ipv4_pseudo(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t len);
+/* Pseudo-header sum for UDP/TCP/ICMPv6 over IPv6 (RFC 8200 §8.1); len = upper-layer length. */
+uint32_t csum_ipv6_pseudo(const uint8_t saddr[16], const uint8_t daddr[16], uint8_t next, uint32_t len);
 
 #endif

@@ -20,10 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 #include <grp.h>
+#include <sys/socket.h>
 
 #include "common/log.h"
 #include "config.h"
 #include "daemon/daemon.h"
+#include "engine/dns.h"
 #include "engine/gateway.h"
 #include "engine/port_ring.h"
 #include "engine/port_tap.h"
@@ -43,6 +45,8 @@ static void usage(FILE *f)
 		"  --state-dir DIR       keep state (interface MACs, ...) in DIR\n"
 		"  --idle-timeout SEC    exit after SEC seconds without clients or interfaces (0 = never, default)\n"
 		"  --socket-mode MODE    permissions of the socket (octal; default 0600 user, 0660 system)\n"
+		"  --dns-upstream LIST   DNS proxy upstreams ADDR[#PORT],... (default: nameservers of the resolver file)\n"
+		"  --resolv-conf FILE    resolver file to take upstreams from (default /etc/resolv.conf)\n"
 		"  --version, --help\n",
 		"/run/vmnet/vmnetd.sock", VMNET_SYSTEM_STATE_DIR);
 }
@@ -75,7 +79,8 @@ static int parse_args(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' }, { "state-dir", required_argument, NULL, 'd' },
 		{ "idle-timeout", required_argument, NULL, 'i' }, { "socket-mode", required_argument, NULL, 'm' },
 		{ "version", no_argument, NULL, 'V' },    { "help", no_argument, NULL, 'h' },
-		{ "foreground", no_argument, NULL, 'f' }, { 0 },
+		{ "foreground", no_argument, NULL, 'f' }, { "dns-upstream", required_argument, NULL, 'D' },
+		{ "resolv-conf", required_argument, NULL, 'R' }, { 0 },
 	};
 	bool user = false, mode_set = false;
 	char *end;
@@ -90,6 +95,17 @@ static int parse_args(int argc, char **argv)
 		case 's': opts.socket_path = optarg; break;
 		case 'd': opts.state_dir = optarg; break;
 		case 'f': break;
+		case 'D': {
+			struct sockaddr_storage ss[DNS_UPSTREAM_MAX];
+
+			if (dns_upstreams_parse(optarg, ss, DNS_UPSTREAM_MAX) < 0) {
+				fprintf(stderr, "vmnetd: --dns-upstream wants ADDR[#PORT][,ADDR[#PORT]...], e.g. 127.0.0.1#5353\n");
+				return -1;
+			}
+			engine_dns_upstreams = optarg;
+			break;
+		}
+		case 'R': engine_resolv_conf = optarg; break;
 		case 'i':
 			opts.idle_timeout = (int)strtol(optarg, &end, 10);
 			if (*end || opts.idle_timeout < 0) {
@@ -256,6 +272,9 @@ static void dispatch_event(struct loop_src *s, uint32_t events)
 	}
 	case EV_TIMER:
 		housekeeping(s->fd);
+		break;
+	case EV_CALLBACK:
+		s->cb(s, events);
 		break;
 	}
 }

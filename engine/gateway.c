@@ -30,6 +30,8 @@
 #define DHCP_SERVER_PORT 67
 
 const char *engine_state_dir;
+const char *engine_dns_upstreams;
+const char *engine_resolv_conf;
 
 struct gateway {
 	struct port base; /* first */

@@ -21,6 +21,9 @@ struct dhcp_server;
 
 /* Where services keep state (leases); set by the daemon before networks exist. */
 extern const char *engine_state_dir;
+/* DNS proxy upstreams ("ADDR[#PORT],...") and resolver file; NULL = /etc/resolv.conf. */
+extern const char *engine_dns_upstreams;
+extern const char *engine_resolv_conf;
 
 /* Attach a gateway to a network that has a subnet. with_dhcp: serve DHCPv4 from start+1..end.
  * Return: 0 (net->gateway set), or -errno. */

@@ -16,12 +16,17 @@ enum ev_type {
 	EV_TAP,    /* a tap device */
 	EV_SIGNAL, /* signalfd */
 	EV_TIMER,  /* housekeeping timerfd */
+	EV_CALLBACK, /* a service's socket (DNS upstreams, ...): cb(src, events) */
 };
+
+struct loop_src;
+typedef void (*loop_cb)(struct loop_src *s, uint32_t events);
 
 struct loop_src {
 	enum ev_type type;
 	int fd;
 	void *obj;
+	loop_cb cb; /* EV_CALLBACK only */
 	bool dead; /* set by loop_del: events already fetched for it are skipped */
 };
 

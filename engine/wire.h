@@ -37,7 +37,9 @@ struct arp_pkt {
 static_assert(sizeof(struct arp_pkt) == 28, "RFC 826");
 
 #define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
+#define IPPROTO_ICMPV6_ 58
 #define IPV4_FLAG_MF 0x2000
 #define IPV4_FRAG_OFF_MASK 0x1fff
 
@@ -71,5 +73,39 @@ struct udp_hdr {
 	uint16_t sport, dport, len, check;
 } __attribute__((packed));
 static_assert(sizeof(struct udp_hdr) == 8, "RFC 768");
+
+/* TCP flags (RFC 9293 §3.1). */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+
+struct tcp_hdr {
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t off;   /* data offset in 32-bit words, high nibble */
+	uint8_t flags; /* TCP_* */
+	uint16_t win, check, urg;
+} __attribute__((packed));
+static_assert(sizeof(struct tcp_hdr) == 20, "RFC 9293");
+
+struct ipv6_hdr {
+	uint32_t ver_tc_flow; /* version 6 in the top nibble */
+	uint16_t payload_len;
+	uint8_t next;
+	uint8_t hop_limit;
+	uint8_t saddr[16];
+	uint8_t daddr[16];
+} __attribute__((packed));
+static_assert(sizeof(struct ipv6_hdr) == 40, "RFC 8200");
+
+/* ICMPv6 common header (RFC 4443 §2.1); NDP messages (RFC 4861) follow it. */
+struct icmp6_hdr {
+	uint8_t type;
+	uint8_t code;
+	uint16_t check;
+} __attribute__((packed));
+static_assert(sizeof(struct icmp6_hdr) == 4, "RFC 4443");
 
 #endif

@@ -14,6 +14,8 @@ PKGS=(
 	iproute2 iputils-ping python3 procps
 	# real DHCP clients for the gateway tests
 	busybox isc-dhcp-client
+	# DNS proxy and IPv6 tests: an upstream resolver the test runs, dig, rdisc6
+	dnsmasq-base bind9-dnsutils ndisc6
 )
 
 missing=()
