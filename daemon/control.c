@@ -212,6 +212,7 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 {
 	struct network *n;
 	struct in_addr net_addr;
+	struct gateway_config gcfg;
 	uint32_t st;
 	char a[INET_ADDRSTRLEN];
 
@@ -245,7 +246,8 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 		if (req->has_mtu)
 			n->mtu = req->mtu;
 		/* The gateway owns the start address and serves DHCP from start+1 to end. */
-		gateway_attach(n, true);
+		gateway_config_default(&gcfg);
+		gateway_attach(n, &gcfg);
 		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
 		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
 		if (net_addr.s_addr == htonl(0xc0a88000u) && n->mask.s_addr == htonl(0xffffff00u))

@@ -233,6 +233,7 @@ static void housekeeping(int fd)
 	if (read(fd, &v, sizeof(v)) < 0)
 		return;
 	control_check_netns();
+	gateway_tick_all();
 	if (!opts.idle_timeout)
 		return;
 	if (control_count() || network_count_ports()) {

@@ -5,10 +5,15 @@
  * host_side. The switch hands it broadcasts, multicasts and frames for its
  * MAC. It copies each frame it cares about into private memory (guest frames
  * may live in shared memory, see struct frame) and gives it to one service by
- * protocol: ARP (arp.c), ICMP echo (icmp.c), DHCPv4 (dhcp.c). Replies are
- * queued and fed into the switch from the gateway's flush(), at the end of
- * the batch, so the switch is never re-entered while it forwards. The queue is
- * fixed-size (GW_TXQ frames): no allocation per packet; overflow drops.
+ * protocol: ARP (arp.c), ICMP echo (icmp.c), DHCPv4 (dhcp.c), the DNS proxy
+ * (dns.c, UDP and TCP port 53), and for IPv6 neighbour discovery, router
+ * advertisements and ICMPv6 echo (ndp.c) and stateless DHCPv6 (dhcp6.c).
+ * Replies are queued and fed into the switch from the gateway's flush(), at
+ * the end of the batch, so the switch is never re-entered while it forwards.
+ * Frames that services send on their own (DNS answers arriving from an
+ * upstream, periodic router advertisements) are pushed at once, outside any
+ * batch. The queue is fixed-size (GW_TXQ frames): no allocation per packet;
+ * overflow drops.
  */
 #include "engine/gateway.h"
 
@@ -21,6 +26,8 @@
 #include "common/cursor.h"
 #include "common/log.h"
 #include "engine/dhcp.h"
+#include "engine/dns.h"
+#include "engine/ip6.h"
 #include "engine/loop.h"
 #include "engine/switch.h"
 #include "engine/wire.h"
@@ -28,6 +35,12 @@
 #define GW_TXQ 64
 #define GW_FRAME_MAX 1514
 #define DHCP_SERVER_PORT 67
+#define DHCP6_SERVER_PORT 547
+/* Router advertisements (RFC 4861 §6.2.1/§10): the first few come faster. */
+#define RA_INITIAL_COUNT 3
+#define RA_INITIAL_INTERVAL 16
+#define RA_MIN_INTERVAL 200
+#define RA_MAX_INTERVAL 600
 
 const char *engine_state_dir;
 const char *engine_dns_upstreams;
@@ -37,7 +50,14 @@ struct gateway {
 	struct port base; /* first */
 	struct in_addr addr, mask;
 	uint8_t mac[ETH_ALEN];
+	struct gateway_config cfg;
 	struct dhcp_server *dhcp;
+	struct dns_proxy *dns;
+	bool has_ip6;
+	struct ip6_config ip6;
+	unsigned ra_sent;
+	uint64_t ra_next;
+	bool in_output; /* inside the switch's batch: replies wait for flush() */
 	unsigned txq_len;
 	uint16_t txq_size[GW_TXQ];
 	uint8_t txq[GW_TXQ][GW_FRAME_MAX];
@@ -72,6 +92,31 @@ struct dhcp_server *gateway_dhcp(const struct gateway *gw)
 	return gw->dhcp;
 }
 
+const struct gateway_config *gateway_cfg(const struct gateway *gw)
+{
+	return &gw->cfg;
+}
+
+bool gateway_ip6(const struct gateway *gw, uint8_t ll[16], uint8_t global[16], uint8_t prefix[16])
+{
+	if (!gw->has_ip6)
+		return false;
+	memcpy(ll, gw->ip6.ll, 16);
+	memcpy(global, gw->ip6.global, 16);
+	memcpy(prefix, gw->ip6.prefix, 16);
+	return true;
+}
+
+void gateway_config_default(struct gateway_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->dhcp = true;
+	cfg->lease_time = GATEWAY_LEASE_TIME;
+	cfg->dns = true;
+	cfg->ipv6 = true;
+	cfg->router_adv = true;
+}
+
 int gateway_send(struct gateway *gw, const uint8_t *frame, size_t len)
 {
 	if (gw->txq_len == GW_TXQ || len > GW_FRAME_MAX || len < ETH_HLEN)
@@ -81,7 +126,28 @@ int gateway_send(struct gateway *gw, const uint8_t *frame, size_t len)
 	return 0;
 }
 
-/* An IPv4 frame to us: ICMP echo or DHCP. frame/len are a private copy. */
+static void gw_flush(struct port *p);
+
+/* Send what services queued now, when not inside the switch's batch. */
+static void gw_push(struct gateway *gw)
+{
+	if (gw->in_output || !gw->txq_len || !gw->base.net)
+		return;
+	gw_flush(&gw->base);
+	switch_flush(gw->base.net);
+}
+
+/* dns.c's way out: answers may come from an upstream socket, outside any batch. */
+static void gw_dns_send(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct gateway *gw = ctx;
+
+	if (gateway_send(gw, frame, len) < 0)
+		gw->base.st.tx_drops++;
+	gw_push(gw);
+}
+
+/* An IPv4 frame to us: ICMP echo, DHCP or DNS. frame/len are a private copy. */
 static void ipv4_input(struct gateway *gw, const uint8_t *frame, size_t len)
 {
 	struct cursor c = cur_init(frame, len);
@@ -99,10 +165,51 @@ static void ipv4_input(struct gateway *gw, const uint8_t *frame, size_t len)
 		icmp_input(gw, frame, len);
 		return;
 	}
-	if (ip->proto != IPPROTO_UDP_ || !gw->dhcp || !(uh = cur_pull(&c, sizeof(*uh))) ||
-	    ntohs(uh->dport) != DHCP_SERVER_PORT)
+	/* UDP and TCP both start with the two ports. */
+	if ((ip->proto != IPPROTO_UDP_ && ip->proto != IPPROTO_TCP_) || !(uh = cur_pull(&c, sizeof(*uh))))
+		return;
+	if (ntohs(uh->dport) == DNS_PORT && ip->daddr == gw->addr.s_addr) {
+		if (gw->dns)
+			dns_input(gw->dns, frame, len, engine_now_sec);
+		return;
+	}
+	if (ip->proto != IPPROTO_UDP_ || !gw->dhcp || ntohs(uh->dport) != DHCP_SERVER_PORT)
 		return;
 	n = dhcp_input(gw->dhcp, frame, len, gw->reply, sizeof(gw->reply), engine_now_sec);
+	if (n > 0)
+		gateway_send(gw, gw->reply, (size_t)n);
+	else if (n < 0)
+		gw->base.st.rx_errors++;
+}
+
+static bool is_our_ip6(const struct gateway *gw, const uint8_t a[16])
+{
+	return !memcmp(a, gw->ip6.ll, 16) || !memcmp(a, gw->ip6.global, 16);
+}
+
+/* An IPv6 frame for our MAC or a multicast group: NDP/echo, DHCPv6 or DNS. */
+static void ipv6_input(struct gateway *gw, const uint8_t *frame, size_t len)
+{
+	struct cursor c = cur_init(frame, len);
+	const struct ipv6_hdr *ip;
+	const struct udp_hdr *uh;
+	int n = 0;
+
+	if (!cur_pull(&c, ETH_HLEN) || !(ip = cur_pull(&c, sizeof(*ip))) || (ip->ver_tc_flow & 0xf0) != 0x60)
+		return;
+	if (ip->next == IPPROTO_ICMPV6_) {
+		n = ndp_input(&gw->ip6, frame, len, gw->reply, sizeof(gw->reply));
+	} else if (ip->next == IPPROTO_UDP_ || ip->next == IPPROTO_TCP_) {
+		if (!(uh = cur_pull(&c, sizeof(*uh))))
+			return;
+		if (ntohs(uh->dport) == DNS_PORT && is_our_ip6(gw, ip->daddr)) {
+			if (gw->dns)
+				dns_input(gw->dns, frame, len, engine_now_sec);
+			return;
+		}
+		if (ip->next == IPPROTO_UDP_ && ntohs(uh->dport) == DHCP6_SERVER_PORT)
+			n = dhcp6_input(&gw->ip6, frame, len, gw->reply, sizeof(gw->reply));
+	}
 	if (n > 0)
 		gateway_send(gw, gw->reply, (size_t)n);
 	else if (n < 0)
@@ -119,14 +226,19 @@ static int gw_output(struct port *p, const struct frame *f)
 	memcpy(&eth, f->data, sizeof(eth));
 	if (!(eth.dst[0] & 1) && memcmp(eth.dst, gw->mac, ETH_ALEN))
 		return 0; /* flooded unicast for someone else */
-	if (eth.type != htons(ETHERTYPE_ARP) && eth.type != htons(ETHERTYPE_IPV4))
+	if (eth.type != htons(ETHERTYPE_ARP) && eth.type != htons(ETHERTYPE_IPV4) &&
+	    (eth.type != htons(ETHERTYPE_IPV6) || !gw->has_ip6))
 		return 0;
 	/* From here on only a private copy: the guest may rewrite shared memory under us. */
 	memcpy(gw->rx, f->data, f->len);
+	gw->in_output = true;
 	if (eth.type == htons(ETHERTYPE_ARP))
 		arp_input(gw, gw->rx, f->len);
-	else
+	else if (eth.type == htons(ETHERTYPE_IPV4))
 		ipv4_input(gw, gw->rx, f->len);
+	else
+		ipv6_input(gw, gw->rx, f->len);
+	gw->in_output = false;
 	return 0;
 }
 
@@ -151,6 +263,7 @@ static void gw_destroy(struct port *p)
 	if (p->net && p->net->gateway == gw)
 		p->net->gateway = NULL;
 	dhcp_server_free(gw->dhcp);
+	dns_proxy_free(gw->dns);
 	loop_defer_free(gw);
 }
 
@@ -173,8 +286,11 @@ static int gateway_dhcp_new(struct gateway *gw, const struct network *net)
 	cfg.mask = net->mask;
 	cfg.pool_start.s_addr = htonl(ntohl(net->start.s_addr) + 1);
 	cfg.pool_end = net->end;
-	cfg.lease_time = GATEWAY_LEASE_TIME;
+	cfg.lease_time = gw->cfg.lease_time ? gw->cfg.lease_time : GATEWAY_LEASE_TIME;
 	cfg.mtu = (uint16_t)net->mtu;
+	if (gw->cfg.dns)
+		cfg.dns = net->start;
+	snprintf(cfg.domain, sizeof(cfg.domain), "%s", gw->cfg.domain);
 	if (engine_state_dir) {
 		struct in_addr base = { .s_addr = net->start.s_addr & net->mask.s_addr };
 
@@ -187,7 +303,63 @@ static int gateway_dhcp_new(struct gateway *gw, const struct network *net)
 	return dhcp_server_new(&cfg, &gw->dhcp);
 }
 
-int gateway_attach(struct network *net, bool with_dhcp)
+/* The seed of the network's ULA: its identifier, or its mode and subnet (stable across restarts). */
+static void ula_seed(const struct network *net, uint8_t seed[16])
+{
+	memset(seed, 0, 16);
+	if (net->has_uuid) {
+		memcpy(seed, net->uuid, 16);
+		return;
+	}
+	memcpy(seed, &net->mode, 4);
+	memcpy(seed + 4, &net->start.s_addr, 4);
+	memcpy(seed + 8, &net->mask.s_addr, 4);
+	memcpy(seed + 12, "vmnt", 4);
+}
+
+static void gateway_ip6_new(struct gateway *gw, const struct network *net)
+{
+	struct ip6_config *c = &gw->ip6;
+	uint8_t seed[16];
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->mac, gw->mac, ETH_ALEN);
+	if (gw->cfg.has_prefix) {
+		memcpy(c->prefix, gw->cfg.prefix, 8);
+	} else {
+		ula_seed(net, seed);
+		ip6_ula_prefix(seed, c->prefix);
+	}
+	ip6_gateway_addrs(gw->mac, c->prefix, c->ll, c->global);
+	c->mtu = net->mtu ? net->mtu : 1500;
+	c->router_adv = gw->cfg.router_adv;
+	c->router_lifetime = 0; /* host mode: guests reach no one through us */
+	c->dns = gw->cfg.dns;
+	snprintf(c->domain, sizeof(c->domain), "%s", gw->cfg.domain);
+	gw->has_ip6 = true;
+	gw->ra_next = engine_now_sec + 1;
+}
+
+static int gateway_dns_new(struct gateway *gw)
+{
+	struct dns_config c;
+
+	memset(&c, 0, sizeof(c));
+	memcpy(c.mac, gw->mac, ETH_ALEN);
+	c.addr4 = gw->addr;
+	if (gw->has_ip6) {
+		c.has_addr6 = true;
+		memcpy(c.addr6[0], gw->ip6.ll, 16);
+		memcpy(c.addr6[1], gw->ip6.global, 16);
+	}
+	c.upstreams = engine_dns_upstreams;
+	c.resolv_conf = engine_resolv_conf;
+	c.send = gw_dns_send;
+	c.ctx = gw;
+	return dns_proxy_new(&c, &gw->dns);
+}
+
+int gateway_attach(struct network *net, const struct gateway_config *cfg)
 {
 	struct gateway *gw;
 	int r;
@@ -197,6 +369,7 @@ int gateway_attach(struct network *net, bool with_dhcp)
 	gw = calloc(1, sizeof(*gw));
 	if (!gw)
 		return -ENOMEM;
+	gw->cfg = *cfg;
 	gw->base.ops = &gateway_ops;
 	gw->base.host_side = true;
 	gw->base.max_frame = 65550; /* takes every frame; serves only those up to GW_FRAME_MAX */
@@ -206,15 +379,54 @@ int gateway_attach(struct network *net, bool with_dhcp)
 	memcpy(gw->base.mac, gw->mac, ETH_ALEN);
 	gw->base.has_mac = true;
 	snprintf(gw->base.name, sizeof(gw->base.name), "gateway");
-	r = with_dhcp ? gateway_dhcp_new(gw, net) : 0;
+	if (cfg->ipv6)
+		gateway_ip6_new(gw, net);
+	r = cfg->dhcp ? gateway_dhcp_new(gw, net) : 0;
+	if (r == 0 && cfg->dns && (r = gateway_dns_new(gw)) < 0) {
+		log_warn("network %s: no DNS proxy: %s", net->name, strerror(-r));
+		gw->cfg.dns = false;
+		r = 0;
+	}
 	if (r == 0)
 		r = network_add_port(net, &gw->base);
 	if (r < 0) {
 		log_warn("network %s: no gateway services: %s", net->name, strerror(-r));
 		dhcp_server_free(gw->dhcp);
+		dns_proxy_free(gw->dns);
 		free(gw);
 		return r;
 	}
 	net->gateway = gw;
 	return 0;
+}
+
+/* Router advertisements: RA_INITIAL_COUNT fast ones, then every 200-600 s (RFC 4861 §6.2.4). */
+static void gateway_ra_tick(struct gateway *gw)
+{
+	int n;
+
+	if (!gw->has_ip6 || !gw->cfg.router_adv || engine_now_sec < gw->ra_next)
+		return;
+	n = ndp_build_ra(&gw->ip6, gw->reply, sizeof(gw->reply));
+	if (n > 0)
+		gateway_send(gw, gw->reply, (size_t)n);
+	gw->ra_sent++;
+	if (gw->ra_sent < RA_INITIAL_COUNT)
+		gw->ra_next = engine_now_sec + RA_INITIAL_INTERVAL;
+	else
+		gw->ra_next = engine_now_sec + RA_MIN_INTERVAL + (uint64_t)(random() % (RA_MAX_INTERVAL - RA_MIN_INTERVAL));
+}
+
+void gateway_tick_all(void)
+{
+	for (struct network *n = network_list; n; n = n->next) {
+		struct gateway *gw = n->gateway;
+
+		if (!gw)
+			continue;
+		if (gw->dns)
+			dns_tick(gw->dns, engine_now_sec);
+		gateway_ra_tick(gw);
+		gw_push(gw);
+	}
 }

@@ -16,8 +16,21 @@
 struct gateway;
 struct dhcp_server;
 
-/* DHCP lease time in seconds (macOS's default; not configurable yet). */
+/* DHCP lease time in seconds (macOS's default). */
 #define GATEWAY_LEASE_TIME 86400
+
+/* Which services a gateway runs, and how. gateway_config_default() fills the defaults. */
+struct gateway_config {
+	bool dhcp;            /* DHCPv4 server (off on networks named by an identifier, as macOS) */
+	uint32_t lease_time;  /* seconds; 0 = GATEWAY_LEASE_TIME */
+	bool dns;             /* DNS proxy on the gateway addresses (and as DHCP/RA DNS server) */
+	bool ipv6;            /* IPv6: NDP, ICMPv6 echo, DHCPv6 (stateless) */
+	bool router_adv;      /* router advertisements (needs ipv6) */
+	bool has_prefix;      /* prefix is set; otherwise a ULA derived from the network */
+	uint8_t prefix[16];   /* /64 */
+	char domain[64];      /* search domain for guests ("" = none) */
+};
+void gateway_config_default(struct gateway_config *cfg);
 
 /* Where services keep state (leases); set by the daemon before networks exist. */
 extern const char *engine_state_dir;
@@ -25,9 +38,11 @@ extern const char *engine_state_dir;
 extern const char *engine_dns_upstreams;
 extern const char *engine_resolv_conf;
 
-/* Attach a gateway to a network that has a subnet. with_dhcp: serve DHCPv4 from start+1..end.
+/* Attach a gateway to a network that has a subnet; DHCPv4 is served from start+1..end.
  * Return: 0 (net->gateway set), or -errno. */
-int gateway_attach(struct network *net, bool with_dhcp);
+int gateway_attach(struct network *net, const struct gateway_config *cfg);
+/* Once a second for every network: periodic router advertisements, DNS timeouts. */
+void gateway_tick_all(void);
 
 /* The gateway's MAC: 02:76:6d + the low three bytes of its address, stable per subnet. */
 void gateway_mac_for(struct in_addr addr, uint8_t mac[6]);
@@ -44,5 +59,8 @@ void icmp_input(struct gateway *gw, const uint8_t *frame, size_t len);
 struct in_addr gateway_addr(const struct gateway *gw);
 const uint8_t *gateway_hwaddr(const struct gateway *gw);
 struct dhcp_server *gateway_dhcp(const struct gateway *gw);
+const struct gateway_config *gateway_cfg(const struct gateway *gw);
+/* The gateway's IPv6 addresses (link-local, global) and /64; false when IPv6 is off. */
+bool gateway_ip6(const struct gateway *gw, uint8_t ll[16], uint8_t global[16], uint8_t prefix[16]);
 
 #endif

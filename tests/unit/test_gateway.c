@@ -99,6 +99,7 @@ static size_t echo_request(uint8_t *b, size_t payload, int corrupt)
 int main(void)
 {
 	struct network *n;
+	struct gateway_config gcfg;
 	struct rec_port *g = calloc(1, sizeof(*g));
 	uint8_t buf[1514];
 	size_t len;
@@ -108,8 +109,10 @@ int main(void)
 	n->start.s_addr = htonl(0xc0a88001);
 	n->end.s_addr = htonl(0xc0a880fe);
 	n->mask.s_addr = htonl(0xffffff00);
-	CHECK(gateway_attach(n, false) == 0); /* no DHCP here: dhcp has its own test */
-	CHECK(gateway_attach(n, false) == -EINVAL); /* one gateway per network */
+	gateway_config_default(&gcfg);
+	gcfg.dhcp = gcfg.dns = gcfg.ipv6 = false; /* each service has its own test */
+	CHECK(gateway_attach(n, &gcfg) == 0);
+	CHECK(gateway_attach(n, &gcfg) == -EINVAL); /* one gateway per network */
 	g->base.ops = &rec_ops;
 	g->base.max_frame = 1514;
 	CHECK(network_add_port(n, &g->base) == 0);
