@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"  --socket-mode MODE    permissions of the socket (octal; default 0600 user, 0660 system)\n"
 		"  --dns-upstream LIST   DNS proxy upstreams ADDR[#PORT],... (default: nameservers of the resolver file)\n"
 		"  --resolv-conf FILE    resolver file to take upstreams from (default /etc/resolv.conf)\n"
+		"  --dhcp-rate N         DHCP messages per second accepted from one interface (default 100, 0 = no limit)\n"
 		"  --version, --help\n",
 		"/run/vmnet/vmnetd.sock", VMNET_SYSTEM_STATE_DIR);
 }
@@ -80,7 +81,7 @@ static int parse_args(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' }, { "socket-mode", required_argument, NULL, 'm' },
 		{ "version", no_argument, NULL, 'V' },    { "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' }, { "dns-upstream", required_argument, NULL, 'D' },
-		{ "resolv-conf", required_argument, NULL, 'R' }, { 0 },
+		{ "resolv-conf", required_argument, NULL, 'R' }, { "dhcp-rate", required_argument, NULL, 'r' }, { 0 },
 	};
 	bool user = false, mode_set = false;
 	char *end;
@@ -106,6 +107,16 @@ static int parse_args(int argc, char **argv)
 			break;
 		}
 		case 'R': engine_resolv_conf = optarg; break;
+		case 'r': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !*optarg || v > 1000000) {
+				fprintf(stderr, "vmnetd: --dhcp-rate wants messages per second per interface (0 = no limit)\n");
+				return -1;
+			}
+			engine_dhcp_rate = (uint32_t)v;
+			break;
+		}
 		case 'i':
 			opts.idle_timeout = (int)strtol(optarg, &end, 10);
 			if (*end || opts.idle_timeout < 0) {

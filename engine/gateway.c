@@ -45,6 +45,7 @@
 const char *engine_state_dir;
 const char *engine_dns_upstreams;
 const char *engine_resolv_conf;
+uint32_t engine_dhcp_rate = GATEWAY_DHCP_RATE;
 
 struct gateway {
 	struct port base; /* first */
@@ -147,6 +148,27 @@ static void gw_dns_send(void *ctx, const uint8_t *frame, size_t len)
 	gw_push(gw);
 }
 
+/*
+ * Per-interface flood limit: at most engine_dhcp_rate DHCP messages a second
+ * from one port, so one guest flooding DISCOVERs cannot use up the server's
+ * own budget for new clients (dhcp.c) and starve the other interfaces.
+ */
+static bool gw_dhcp_port_ok(struct gateway *gw)
+{
+	struct port *src = gw->base.net ? gw->base.net->input_port : NULL;
+
+	if (!engine_dhcp_rate || !src)
+		return true;
+	if (src->dhcp_tokens_at != engine_now_sec) {
+		src->dhcp_tokens_at = engine_now_sec;
+		src->dhcp_tokens = engine_dhcp_rate;
+	}
+	if (!src->dhcp_tokens)
+		return false;
+	src->dhcp_tokens--;
+	return true;
+}
+
 /* An IPv4 frame to us: ICMP echo, DHCP or DNS. frame/len are a private copy. */
 static void ipv4_input(struct gateway *gw, const uint8_t *frame, size_t len)
 {
@@ -175,6 +197,10 @@ static void ipv4_input(struct gateway *gw, const uint8_t *frame, size_t len)
 	}
 	if (ip->proto != IPPROTO_UDP_ || !gw->dhcp || ntohs(uh->dport) != DHCP_SERVER_PORT)
 		return;
+	if (!gw_dhcp_port_ok(gw)) {
+		gw->base.st.rx_errors++;
+		return;
+	}
 	n = dhcp_input(gw->dhcp, frame, len, gw->reply, sizeof(gw->reply), engine_now_sec);
 	if (n > 0)
 		gateway_send(gw, gw->reply, (size_t)n);
@@ -286,6 +312,7 @@ static int gateway_dhcp_new(struct gateway *gw, const struct network *net)
 	cfg.mask = net->mask;
 	cfg.pool_start.s_addr = htonl(ntohl(net->start.s_addr) + 1);
 	cfg.pool_end = net->end;
+	cfg.rate_limit = engine_dhcp_rate ? 0 : UINT32_MAX; /* unlimited per interface: no server-wide limit either */
 	cfg.lease_time = gw->cfg.lease_time ? gw->cfg.lease_time : GATEWAY_LEASE_TIME;
 	cfg.mtu = (uint16_t)net->mtu;
 	if (gw->cfg.dns)

@@ -37,6 +37,9 @@ extern const char *engine_state_dir;
 /* DNS proxy upstreams ("ADDR[#PORT],...") and resolver file; NULL = /etc/resolv.conf. */
 extern const char *engine_dns_upstreams;
 extern const char *engine_resolv_conf;
+/* DHCP messages per second accepted from one interface (0 = no limit). */
+#define GATEWAY_DHCP_RATE 100
+extern uint32_t engine_dhcp_rate;
 
 /* Attach a gateway to a network that has a subnet; DHCPv4 is served from start+1..end.
  * Return: 0 (net->gateway set), or -errno. */

@@ -33,6 +33,7 @@ struct network {
 	struct fdb *fdb;
 	struct gateway *gateway; /* the gateway port (also on the port list), or NULL */
 	struct port *flush_list;
+	struct port *input_port; /* whose frame the switch is forwarding (during output calls) */
 	uint64_t flood_frames, unknown_drops;
 	struct network *next;
 };

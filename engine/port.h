@@ -60,6 +60,9 @@ struct port {
 	uint8_t mac[6];
 	uint32_t max_frame; /* largest frame this port takes (MTU + 14) */
 	struct port_stats st;
+	/* gateway services: DHCP messages left this second from this port (per-interface flood limit) */
+	uint32_t dhcp_tokens;
+	uint64_t dhcp_tokens_at;
 	/* owner (the daemon's connection or attachment) and failure reporting */
 	void *owner;
 	bool broken;

@@ -136,6 +136,7 @@ void switch_input(struct network *net, struct port *src, const struct frame *f)
 	memcpy(smac, f->data + 6, 6);
 	src->st.rx_frames++;
 	src->st.rx_bytes += f->len;
+	net->input_port = src;
 	if (!(smac[0] & 1))
 		fdb_learn(net->fdb, smac, src, engine_now_sec);
 	if (!(dmac[0] & 1)) {

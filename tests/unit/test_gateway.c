@@ -96,8 +96,79 @@ static size_t echo_request(uint8_t *b, size_t payload, int corrupt)
 	return ETH_HLEN + sizeof(*ip) + sizeof(*ic) + payload;
 }
 
+/* A DHCPDISCOVER from MAC 02:00:00:00:xx:yy (client), broadcast. */
+static size_t dhcp_discover(uint8_t *b, unsigned client)
+{
+	struct eth_hdr *e = (void *)b;
+	struct ipv4_hdr *ip = (void *)(b + ETH_HLEN);
+	struct udp_hdr *u = (void *)(b + ETH_HLEN + sizeof(*ip));
+	uint8_t *d = (uint8_t *)(u + 1);
+	uint8_t mac[6] = { 2, 0, 0, 0, (uint8_t)(client >> 8), (uint8_t)client };
+	size_t dl = 300;
+
+	memset(b, 0, ETH_HLEN + sizeof(*ip) + sizeof(*u) + dl);
+	memset(e->dst, 0xff, 6);
+	memcpy(e->src, mac, 6);
+	e->type = htons(ETHERTYPE_IPV4);
+	ip->ver_ihl = 0x45;
+	ip->tot_len = htons((uint16_t)(sizeof(*ip) + sizeof(*u) + dl));
+	ip->ttl = 64;
+	ip->proto = IPPROTO_UDP_;
+	ip->daddr = htonl(0xffffffff);
+	ip->check = htons(csum_fold(csum_partial(ip, sizeof(*ip), 0)));
+	u->sport = htons(68);
+	u->dport = htons(67);
+	u->len = htons((uint16_t)(sizeof(*u) + dl));
+	d[0] = 1, d[1] = 1, d[2] = 6;
+	memcpy(d + 4, &client, 4); /* xid */
+	memcpy(d + 28, mac, 6);
+	d[236] = 0x63, d[237] = 0x82, d[238] = 0x53, d[239] = 0x63;
+	d[240] = 53, d[241] = 1, d[242] = 1; /* DISCOVER */
+	d[243] = 255;
+	return ETH_HLEN + sizeof(*ip) + sizeof(*u) + dl;
+}
+
+/* One interface flooding DISCOVERs is cut off at engine_dhcp_rate a second; another is still served. */
+static void test_dhcp_port_rate(void)
+{
+	struct network *n;
+	struct gateway_config gcfg;
+	struct rec_port *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	uint8_t buf[1514];
+	unsigned answered = 0;
+
+	CHECK(network_new(1000, &n) == 0);
+	n->has_subnet = true;
+	n->start.s_addr = htonl(0xc0a88001);
+	n->end.s_addr = htonl(0xc0a880fe);
+	n->mask.s_addr = htonl(0xffffff00);
+	gateway_config_default(&gcfg);
+	gcfg.dns = gcfg.ipv6 = false;
+	CHECK(gateway_attach(n, &gcfg) == 0);
+	a->base.ops = b->base.ops = &rec_ops;
+	a->base.max_frame = b->base.max_frame = 1514;
+	CHECK(network_add_port(n, &a->base) == 0);
+	CHECK(network_add_port(n, &b->base) == 0);
+	engine_now_sec = 1000;
+	for (unsigned i = 0; i < 150; i++) {
+		send_frame(n, a, buf, dhcp_discover(buf, i));
+		answered += a->got > 0;
+	}
+	CHECK(engine_dhcp_rate == GATEWAY_DHCP_RATE && answered == GATEWAY_DHCP_RATE);
+	send_frame(n, b, buf, dhcp_discover(buf, 500));
+	CHECK(b->got == 1); /* the other interface is unaffected */
+	engine_now_sec = 1001; /* a new second: the flooding interface is served again */
+	send_frame(n, a, buf, dhcp_discover(buf, 600));
+	CHECK(a->got == 1);
+	network_remove_port(&a->base);
+	network_remove_port(&b->base);
+	CHECK(network_list == NULL);
+	loop_free_deferred();
+}
+
 int main(void)
 {
+	test_dhcp_port_rate();
 	struct network *n;
 	struct gateway_config gcfg;
 	struct rec_port *g = calloc(1, sizeof(*g));
