@@ -21,5 +21,6 @@ int cmd_detach(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);
 int cmd_leases(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 #endif

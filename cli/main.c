@@ -30,7 +30,8 @@ static const struct command {
 	{ "run", cmd_run,
 	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|UUID] [--isolated] -- CMD [ARG...]\n"
 	  "                                        run CMD in a fresh network namespace attached to the network" },
-	{ "leases", cmd_leases, "leases [--json] [NETWORK]                DHCP leases: MAC, IP, hostname, expiry" },
+	{ "leases", cmd_leases, "leases [--json] [NETWORK]             DHCP leases: MAC, IP, hostname, expiry" },
+	{ "config", cmd_config, "config [NETWORK] [KEY=VALUE ...]      lease time, reservations, DHCP/DNS/IPv6 on or off" },
 	{ "shutdown", cmd_shutdown, "shutdown                              stop the vmnetd this user talks to" },
 };
 

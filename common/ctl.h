@@ -32,6 +32,7 @@ enum ctl_type {
 	CTL_DETACH = 6,     /* -> {name}; <- {} */
 	CTL_SHUTDOWN = 7,   /* -> {}; <- {} then the daemon exits (root or the daemon's owner) */
 	CTL_LEASES = 8,     /* -> {network?}; <- {networks: [{name, gateway, leases: [{mac, ip, hostname, expires_in}]}]} */
+	CTL_CONFIG = 9,     /* -> {network?, lines: ["key=value", ...]}; <- {network, subnet, running, file, settings...} */
 };
 
 struct ctl_hdr {

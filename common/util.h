@@ -7,6 +7,7 @@
 #define VMNET_COMMON_UTIL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define UTIL_MAC_STRLEN 18  /* "0a:d6:36:c1:ea:f3" + NUL */
@@ -24,6 +25,12 @@ int util_mac_from_string(const char *s, uint8_t mac[6]);
 
 /* Format a UUID as upper-case text, as Apple prints interface ids. */
 void util_uuid_to_string(const uint8_t uuid[16], char out[UTIL_UUID_STRLEN]);
+
+/*
+ * Replace the file at path with len bytes of data, atomically: write PATH.tmp,
+ * fsync, rename over path, fsync the directory. Return: 0 or -errno.
+ */
+int util_write_atomic(const char *path, const void *data, size_t len);
 
 /* Return: CLOCK_MONOTONIC time in nanoseconds. */
 uint64_t util_now_ns(void);

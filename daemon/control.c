@@ -34,6 +34,7 @@
 #include "config.h"
 #include "daemon/daemon.h"
 #include "engine/dhcp.h"
+#include "daemon/settings.h"
 #include "engine/gateway.h"
 #include "engine/port_ring.h"
 #include "engine/port_tap.h"
@@ -246,7 +247,13 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 		if (req->has_mtu)
 			n->mtu = req->mtu;
 		/* The gateway owns the start address and serves DHCP from start+1 to end. */
-		gateway_config_default(&gcfg);
+		{
+			struct in_addr base = { .s_addr = n->start.s_addr & n->mask.s_addr };
+			char path[4200];
+
+			settings_path(base, n->mask, path, sizeof(path));
+			settings_load(path, base, n->mask, &gcfg); /* a bad file is logged; defaults are used */
+		}
 		gateway_attach(n, &gcfg);
 		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
 		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
@@ -490,7 +497,7 @@ static void handle_leases(struct conn *c, const struct ctl_hdr *h, xpc_object_t 
 		ga = gateway_addr(n->gateway);
 		xpc_dictionary_set_string(nd, "name", n->name);
 		xpc_dictionary_set_string(nd, "gateway", inet_ntop(AF_INET, &ga, a, sizeof(a)));
-		xpc_dictionary_set_uint64(nd, "lease_time", GATEWAY_LEASE_TIME);
+		xpc_dictionary_set_uint64(nd, "lease_time", gateway_cfg(n->gateway)->lease_time);
 		dhcp_leases(gateway_dhcp(n->gateway), &lc, lease_entry);
 		xpc_dictionary_set_value(nd, "leases", lc.arr);
 		xpc_release(lc.arr);
@@ -501,6 +508,135 @@ static void handle_leases(struct conn *c, const struct ctl_hdr *h, xpc_object_t 
 	xpc_release(nets);
 	if (reply(c, h, VMNET_SUCCESS, d, NULL, 0) < 0)
 		log_warn("leases reply to pid %d could not be sent (too many leases for one message?)", (int)c->pid);
+	xpc_release(d);
+}
+
+/*
+ * Which subnet a `vmnet config` names: absent or "default" (the default host
+ * network, 192.168.128.0/24), the name of a running network, or a CIDR
+ * "A.B.C.D/N". *net: the running network on it, if any.
+ */
+static int config_subnet(const char *name, struct in_addr *base, struct in_addr *mask, struct network **net)
+{
+	char buf[32], *slash, *end;
+	long bits;
+
+	*net = NULL;
+	for (struct network *n = network_list; n; n = n->next)
+		if (n->has_subnet && n->gateway && name && !strcmp(name, n->name)) {
+			*net = n;
+			base->s_addr = n->start.s_addr & n->mask.s_addr;
+			*mask = n->mask;
+			return 0;
+		}
+	if (!name || !strcmp(name, "default")) {
+		base->s_addr = htonl(0xc0a88000u);
+		mask->s_addr = htonl(0xffffff00u);
+	} else {
+		if (strlen(name) >= sizeof(buf) || !(slash = strchr(strcpy(buf, name), '/')))
+			return -EINVAL;
+		*slash = 0;
+		bits = strtol(slash + 1, &end, 10);
+		if (*end || slash[1] == 0 || bits < 8 || bits > 30 || inet_pton(AF_INET, buf, base) != 1)
+			return -EINVAL;
+		mask->s_addr = htonl(~0u << (32 - bits));
+		base->s_addr &= mask->s_addr;
+	}
+	for (struct network *n = network_list; n; n = n->next)
+		if (n->has_subnet && n->gateway && (n->start.s_addr & n->mask.s_addr) == base->s_addr &&
+		    n->mask.s_addr == mask->s_addr)
+			*net = n;
+	return 0;
+}
+
+static void config_describe(xpc_object_t d, const struct gateway_config *cfg, const struct network *net)
+{
+	xpc_object_t res = xpc_array_create_empty();
+	uint8_t ll[16], global[16], prefix[16];
+	char a[INET6_ADDRSTRLEN], m[UTIL_MAC_STRLEN];
+
+	xpc_dictionary_set_uint64(d, "lease_time", cfg->lease_time ? cfg->lease_time : GATEWAY_LEASE_TIME);
+	xpc_dictionary_set_bool(d, "dhcp", cfg->dhcp);
+	xpc_dictionary_set_bool(d, "dns", cfg->dns);
+	xpc_dictionary_set_bool(d, "ipv6", cfg->ipv6);
+	xpc_dictionary_set_bool(d, "router_adv", cfg->router_adv);
+	xpc_dictionary_set_string(d, "domain", cfg->domain);
+	if (net && net->gateway && gateway_ip6(net->gateway, ll, global, prefix)) {
+		inet_ntop(AF_INET6, prefix, a, sizeof(a));
+		strncat(a, "/64", sizeof(a) - strlen(a) - 1);
+		xpc_dictionary_set_string(d, "prefix", a);
+	} else if (cfg->has_prefix) {
+		inet_ntop(AF_INET6, cfg->prefix, a, sizeof(a));
+		strncat(a, "/64", sizeof(a) - strlen(a) - 1);
+		xpc_dictionary_set_string(d, "prefix", a);
+	} else {
+		xpc_dictionary_set_string(d, "prefix", "auto");
+	}
+	for (unsigned i = 0; i < cfg->nres; i++) {
+		xpc_object_t e = xpc_dictionary_create_empty();
+
+		util_mac_to_string(cfg->res[i].mac, m);
+		xpc_dictionary_set_string(e, "mac", m);
+		xpc_dictionary_set_string(e, "ip", inet_ntop(AF_INET, &cfg->res[i].ip, a, sizeof(a)));
+		xpc_array_append_value(res, e);
+		xpc_release(e);
+	}
+	xpc_dictionary_set_value(d, "reservations", res);
+	xpc_release(res);
+}
+
+/* CTL_CONFIG: show or change the settings of a network's gateway services (saved, applied at once). */
+static void handle_config(struct conn *c, const struct ctl_hdr *h, xpc_object_t req)
+{
+	static struct gateway_config cfg; /* large (reservations): not on the stack */
+	xpc_object_t lines = xpc_dictionary_get_value(req, "lines"), d;
+	struct in_addr base, mask;
+	struct network *net;
+	char path[4200], err[160], a[INET_ADDRSTRLEN + 4];
+	size_t nlines = lines && xpc_get_type(lines) == XPC_TYPE_ARRAY ? xpc_array_get_count(lines) : 0;
+	int r;
+
+	if (config_subnet(xpc_dictionary_get_string(req, "network"), &base, &mask, &net) < 0) {
+		reply_error(c, h, VMNET_INVALID_ARGUMENT,
+			    "network must be \"default\", the name of a running network, or a subnet A.B.C.D/N (N 8-30)");
+		return;
+	}
+	settings_path(base, mask, path, sizeof(path));
+	if (net)
+		cfg = *gateway_cfg(net->gateway);
+	else if ((r = settings_load(path, base, mask, &cfg)) < 0 && nlines) {
+		reply_error(c, h, VMNET_FAILURE, "the settings file of this network is unreadable or invalid (see the daemon log)");
+		return;
+	}
+	for (size_t i = 0; i < nlines; i++) {
+		const char *line = xpc_array_get_string(lines, i);
+
+		if (!line || settings_parse(line, base, mask, &cfg, err, sizeof(err)) < 0) {
+			snprintf(err, sizeof(err), "bad setting \"%.80s\"", line ? line : "(not a string)");
+			reply_error(c, h, VMNET_INVALID_ARGUMENT, err);
+			return;
+		}
+	}
+	if (nlines) {
+		if ((r = settings_save(path, &cfg)) < 0) {
+			snprintf(err, sizeof(err), "cannot save %s: %s", path, strerror(-r));
+			reply_error(c, h, VMNET_FAILURE, err);
+			return;
+		}
+		if (net && (r = gateway_reconfigure(net, &cfg)) < 0)
+			log_warn("network %s: new settings saved but not applied: %s", net->name, strerror(-r));
+		else if (net)
+			log_info("network %s: settings changed by pid %d", net->name, (int)c->pid);
+	}
+	d = xpc_dictionary_create_empty();
+	inet_ntop(AF_INET, &base, a, INET_ADDRSTRLEN);
+	snprintf(a + strlen(a), 4, "/%d", __builtin_popcount(mask.s_addr));
+	xpc_dictionary_set_string(d, "network", net ? net->name : xpc_dictionary_get_string(req, "network") ?: "default");
+	xpc_dictionary_set_string(d, "subnet", a);
+	xpc_dictionary_set_bool(d, "running", net != NULL);
+	xpc_dictionary_set_string(d, "file", path);
+	config_describe(d, &cfg, net);
+	reply(c, h, VMNET_SUCCESS, d, NULL, 0);
 	xpc_release(d);
 }
 
@@ -675,6 +811,9 @@ static bool dispatch_msg(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 		return true;
 	case CTL_LEASES:
 		handle_leases(c, h, d);
+		return true;
+	case CTL_CONFIG:
+		handle_config(c, h, d);
 		return true;
 	case CTL_SHUTDOWN:
 		if (c->uid != 0 && c->uid != opts.owner) {

@@ -89,45 +89,20 @@ int state_init(const char *dir)
 	return 0;
 }
 
-/* Write the whole map to a temporary file and rename it over the old one. */
+/* Write the whole map (atomically: util_write_atomic). */
 static int save_macs(void)
 {
-	char path[4200], tmp[4200], ids[40];
-	FILE *f;
-	int fd;
+	static char buf[STATE_MAX_MACS * (UTIL_UUID_STRLEN + UTIL_MAC_STRLEN + 1)];
+	char path[4200], ids[40], m[UTIL_MAC_STRLEN];
+	size_t len = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", state_path, MAC_FILE);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", state_path, MAC_FILE);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return -ENOMEM;
-	}
 	for (unsigned i = 0; i < nmacs; i++) {
-		char m[UTIL_MAC_STRLEN];
-
 		util_mac_to_string(macs[i].mac, m);
 		uuid_unparse_upper(macs[i].id, ids);
-		fprintf(f, "%s %s\n", ids, m);
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s %s\n", ids, m);
 	}
-	if (fflush(f) != 0 || fsync(fd) < 0) {
-		fclose(f);
-		unlink(tmp);
-		return -EIO;
-	}
-	fclose(f);
-	if (rename(tmp, path) < 0)
-		return -errno;
-	/* Make the rename itself durable. */
-	fd = open(state_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	return 0;
+	return util_write_atomic(path, buf, len);
 }
 
 bool state_mac_lookup(const uuid_t id, uint8_t mac[6])

@@ -409,6 +409,13 @@ int gateway_attach(struct network *net, const struct gateway_config *cfg)
 	if (cfg->ipv6)
 		gateway_ip6_new(gw, net);
 	r = cfg->dhcp ? gateway_dhcp_new(gw, net) : 0;
+	for (unsigned i = 0; r == 0 && gw->dhcp && i < cfg->nres && i < GATEWAY_RESERVE_MAX; i++) {
+		char a[INET_ADDRSTRLEN];
+
+		if (dhcp_reserve(gw->dhcp, cfg->res[i].mac, cfg->res[i].ip) < 0)
+			log_warn("network %s: reservation of %s ignored (outside the subnet, the gateway's, or taken)",
+				 net->name, inet_ntop(AF_INET, &cfg->res[i].ip, a, sizeof(a)));
+	}
 	if (r == 0 && cfg->dns && (r = gateway_dns_new(gw)) < 0) {
 		log_warn("network %s: no DNS proxy: %s", net->name, strerror(-r));
 		gw->cfg.dns = false;
@@ -425,6 +432,22 @@ int gateway_attach(struct network *net, const struct gateway_config *cfg)
 	}
 	net->gateway = gw;
 	return 0;
+}
+
+int gateway_reconfigure(struct network *net, const struct gateway_config *cfg)
+{
+	bool guests = false;
+
+	for (struct port *p = net->ports; p; p = p->next)
+		guests |= !p->host_side;
+	if (!guests)
+		return -EBUSY; /* removing the gateway would free the network */
+	if (net->gateway) {
+		/* Guests remain, so the network stays; the old gateway saves its leases as it goes. */
+		network_remove_port(&net->gateway->base);
+		net->gateway = NULL;
+	}
+	return gateway_attach(net, cfg);
 }
 
 /* Router advertisements: RA_INITIAL_COUNT fast ones, then every 200-600 s (RFC 4861 §6.2.4). */

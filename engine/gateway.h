@@ -19,6 +19,8 @@ struct dhcp_server;
 /* DHCP lease time in seconds (macOS's default). */
 #define GATEWAY_LEASE_TIME 86400
 
+#define GATEWAY_RESERVE_MAX 256
+
 /* Which services a gateway runs, and how. gateway_config_default() fills the defaults. */
 struct gateway_config {
 	bool dhcp;            /* DHCPv4 server (off on networks named by an identifier, as macOS) */
@@ -29,6 +31,11 @@ struct gateway_config {
 	bool has_prefix;      /* prefix is set; otherwise a ULA derived from the network */
 	uint8_t prefix[16];   /* /64 */
 	char domain[64];      /* search domain for guests ("" = none) */
+	unsigned nres;        /* DHCP reservations: MAC -> address in the subnet */
+	struct gateway_reservation {
+		uint8_t mac[6];
+		struct in_addr ip;
+	} res[GATEWAY_RESERVE_MAX];
 };
 void gateway_config_default(struct gateway_config *cfg);
 
@@ -44,6 +51,8 @@ extern uint32_t engine_dhcp_rate;
 /* Attach a gateway to a network that has a subnet; DHCPv4 is served from start+1..end.
  * Return: 0 (net->gateway set), or -errno. */
 int gateway_attach(struct network *net, const struct gateway_config *cfg);
+/* Replace the gateway of a running network by one with cfg (settings changed). Return: 0 or -errno. */
+int gateway_reconfigure(struct network *net, const struct gateway_config *cfg);
 /* Once a second for every network: periodic router advertisements, DNS timeouts. */
 void gateway_tick_all(void);
 

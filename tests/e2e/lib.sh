@@ -77,6 +77,28 @@ add_netns() { # add_netns NAME — a namespace with its own resolv.conf, lo up
 	echo "$ns"
 }
 
+# dhcp4 NS OUTFILE [TRIES] — one busybox udhcpc run on eth0 of NS that quits
+# after a lease; the lease is applied and recorded in OUTFILE as
+# "ip mask router lease dns". Fails when no lease came.
+dhcp4() {
+	if [ ! -x "$WORK/udhcpc.sh" ]; then
+		cat >"$WORK/udhcpc.sh" <<'EOS'
+#!/bin/sh
+# udhcpc hook: apply a bound lease and record it.
+case "$1" in
+bound|renew)
+	ip addr flush dev "$interface"
+	ip addr add "$ip/$mask" dev "$interface"
+	echo "$ip $mask ${router:--} ${lease:--} ${dns:--} ${domain:--}" >"$LEASE_OUT"
+	;;
+esac
+exit 0
+EOS
+		chmod +x "$WORK/udhcpc.sh"
+	fi
+	LEASE_OUT=$2 ip netns exec "$1" busybox udhcpc -i eth0 -n -q -f -t "${3:-4}" -T 1 -s "$WORK/udhcpc.sh" >/dev/null 2>&1
+}
+
 # Stop the daemon with SIGTERM (a clean shutdown) and check its log holds no
 # sanitizer report: under ASan/UBSan builds every e2e test is a daemon test too.
 stop_daemon() {

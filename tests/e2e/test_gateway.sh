@@ -5,23 +5,7 @@
 # on a network-identifier network.
 . "$(dirname "$0")/lib.sh"
 
-cat >"$WORK/udhcpc.sh" <<'EOS'
-#!/bin/sh
-# udhcpc hook: apply a bound lease and record it.
-case "$1" in
-bound|renew)
-	ip addr flush dev "$interface"
-	ip addr add "$ip/$mask" dev "$interface"
-	echo "$ip $mask ${router:--} ${lease:--} ${dns:--}" >"$LEASE_OUT"
-	;;
-esac
-exit 0
-EOS
-chmod +x "$WORK/udhcpc.sh"
-
-dhcp() { # dhcp NS OUTFILE — one udhcpc run that quits after a lease
-	LEASE_OUT=$2 ip netns exec "$1" busybox udhcpc -i eth0 -n -q -f -t 4 -T 1 -s "$WORK/udhcpc.sh" >/dev/null 2>&1
-}
+dhcp() { dhcp4 "$@"; }
 
 start_daemon
 A=$(add_netns a); B=$(add_netns b); C=$(add_netns c)
@@ -32,11 +16,12 @@ check "a learned the gateway's MAC by ARP" sh -c "ip -n '$A' neigh show 192.168.
 check "attach b (no address)" "$VMNET" attach --netns "$B"
 BMAC=$(ip netns exec "$B" cat /sys/class/net/eth0/address)
 check "udhcpc in b gets a lease" dhcp "$B" "$WORK/b.lease"
-read -r BIP BMASK BROUTER BLEASE BDNS <"$WORK/b.lease" 2>/dev/null
+read -r BIP BMASK BROUTER BLEASE BDNS _ <"$WORK/b.lease" 2>/dev/null
 echo "b: ip=$BIP mask=$BMASK router=$BROUTER dns=$BDNS lease=$BLEASE"
 check "the lease is in the pool 192.168.128.2-254" sh -c "echo '$BIP' | grep -qE '^192\.168\.128\.([2-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-4])$'"
 check "mask 255.255.255.0 (or /24), router 192.168.128.1, lease 86400" \
 	sh -c "[ '$BMASK' = 255.255.255.0 -o '$BMASK' = 24 ] && [ '$BROUTER' = 192.168.128.1 ] && [ '$BLEASE' = 86400 ]"
+check "the DNS server option names the gateway's proxy" test "$BDNS" = 192.168.128.1
 check "b reaches a with its leased address" ip netns exec "$B" ping -c 2 -i 0.2 -W 2 -q 192.168.128.10
 check "b pings the gateway" ip netns exec "$B" ping -c 1 -W 2 -q 192.168.128.1
 ip -n "$B" addr flush dev eth0
