@@ -19,7 +19,7 @@
 #include <vmnet/vmnet.h>
 
 #include "cli/cli.h"
-#include "cli/tap.h"
+#include "common/tapdev.h"
 #include "common/ctl.h"
 
 struct attach_args {

@@ -125,6 +125,13 @@ static bool print_network(void *ctx, size_t i, xpc_object_t n)
 		uuid_unparse_upper(id, u);
 		printf(", identifier %s", u);
 	}
+	if (xpc_dictionary_get_string(n, "gateway")) {
+		const char *g6 = xpc_dictionary_get_string(n, "gateway6"), *ht = xpc_dictionary_get_string(n, "host_tap");
+
+		printf("\n  gateway %s (%s)%s%s, DHCP %s, host tap %s", xpc_dictionary_get_string(n, "gateway"),
+		       xpc_dictionary_get_string(n, "gateway_mac"), g6 ? " and " : "", g6 ? g6 : "",
+		       xpc_dictionary_get_bool(n, "dhcp") ? "on" : "off", ht ? ht : "none");
+	}
 	printf("\n  %-4s %-5s %-16s %-17s %10s %12s %10s %12s %8s\n", "ID", "KIND", "NAME", "MAC", "RX-FRAMES", "RX-BYTES",
 	       "TX-FRAMES", "TX-BYTES", "DROPS");
 	xpc_array_apply_f(xpc_dictionary_get_value(n, "ports"), NULL, print_port);

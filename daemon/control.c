@@ -36,6 +36,7 @@
 #include "engine/dhcp.h"
 #include "daemon/settings.h"
 #include "engine/gateway.h"
+#include "engine/port_host.h"
 #include "engine/port_ring.h"
 #include "engine/port_tap.h"
 
@@ -191,7 +192,11 @@ static void reply_error(struct conn *c, const struct ctl_hdr *req, uint32_t stat
 	xpc_release(d);
 }
 
-/* Fill the default host range, moving to the next free /24 when taken (as macOS does). */
+/*
+ * Fill the default host range, moving to the next free /24 when taken (as
+ * macOS does): by another network, or, when networks get host taps, by an
+ * address of the host's own interfaces (the host's routes must not clash).
+ */
 static uint32_t default_range(struct iface_req *req, const char **why)
 {
 	for (unsigned third = 128; third < 255; third++) {
@@ -201,7 +206,8 @@ static uint32_t default_range(struct iface_req *req, const char **why)
 		req->end.s_addr = htonl(0xc0a800feu | (third << 8));
 		req->mask.s_addr = htonl(0xffffff00u);
 		n = network_find_subnet(req->mode, req->start, req->mask);
-		if (n || !network_find_overlap(req->start, req->mask, NULL))
+		if (n || (!network_find_overlap(req->start, req->mask, NULL) &&
+			  !(engine_host_tap && host_tap_subnet_in_use(req->start, req->mask))))
 			return VMNET_SUCCESS;
 	}
 	*why = "no free /24 left in 192.168.128.0 - 192.168.254.0";
@@ -247,6 +253,12 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 		if (req->has_mtu)
 			n->mtu = req->mtu;
 		/* The gateway owns the start address and serves DHCP from start+1 to end. */
+		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
+		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
+		if ((net_addr.s_addr == htonl(0xc0a88000u) && n->mask.s_addr == htonl(0xffffff00u)) || !req->has_range)
+			snprintf(n->name, sizeof(n->name), "default"); /* the default network, wherever it had to go */
+		else
+			snprintf(n->name, sizeof(n->name), "host-%s/%d", a, __builtin_popcount(n->mask.s_addr));
 		{
 			struct in_addr base = { .s_addr = n->start.s_addr & n->mask.s_addr };
 			char path[4200];
@@ -255,12 +267,6 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 			settings_load(path, base, n->mask, &gcfg); /* a bad file is logged; defaults are used */
 		}
 		gateway_attach(n, &gcfg);
-		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
-		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
-		if (net_addr.s_addr == htonl(0xc0a88000u) && n->mask.s_addr == htonl(0xffffff00u))
-			snprintf(n->name, sizeof(n->name), "default");
-		else
-			snprintf(n->name, sizeof(n->name), "host-%s/%d", a, __builtin_popcount(n->mask.s_addr));
 		log_info("network %s created", n->name);
 	}
 	*out = n;
@@ -412,6 +418,17 @@ static xpc_object_t network_status(const struct network *n, uint64_t skip, uint6
 		xpc_dictionary_set_string(d, "gateway", inet_ntop(AF_INET, &ga, a, sizeof(a)));
 		xpc_dictionary_set_string(d, "gateway_mac", mac);
 		xpc_dictionary_set_bool(d, "dhcp", gateway_dhcp(n->gateway) != NULL);
+		if (gateway_host_tap(n->gateway))
+			xpc_dictionary_set_string(d, "host_tap", gateway_host_tap(n->gateway));
+		{
+			uint8_t ll[16], global[16], prefix[16];
+			char p6[INET6_ADDRSTRLEN];
+
+			if (gateway_ip6(n->gateway, ll, global, prefix)) {
+				xpc_dictionary_set_string(d, "gateway6", inet_ntop(AF_INET6, global, p6, sizeof(p6)));
+				xpc_dictionary_set_string(d, "gateway6_ll", inet_ntop(AF_INET6, ll, p6, sizeof(p6)));
+			}
+		}
 	}
 	for (const struct port *p = n->ports; p; p = p->next) {
 		xpc_object_t ps;

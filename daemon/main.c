@@ -47,6 +47,7 @@ static void usage(FILE *f)
 		"  --socket-mode MODE    permissions of the socket (octal; default 0600 user, 0660 system)\n"
 		"  --dns-upstream LIST   DNS proxy upstreams ADDR[#PORT],... (default: nameservers of the resolver file)\n"
 		"  --resolv-conf FILE    resolver file to take upstreams from (default /etc/resolv.conf)\n"
+		"  --no-host-tap         no host taps (vmnet-hostN with the gateway address; created when root)\n"
 		"  --dhcp-rate N         DHCP messages per second accepted from one interface (default 100, 0 = no limit)\n"
 		"  --version, --help\n",
 		"/run/vmnet/vmnetd.sock", VMNET_SYSTEM_STATE_DIR);
@@ -81,13 +82,15 @@ static int parse_args(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' }, { "socket-mode", required_argument, NULL, 'm' },
 		{ "version", no_argument, NULL, 'V' },    { "help", no_argument, NULL, 'h' },
 		{ "foreground", no_argument, NULL, 'f' }, { "dns-upstream", required_argument, NULL, 'D' },
-		{ "resolv-conf", required_argument, NULL, 'R' }, { "dhcp-rate", required_argument, NULL, 'r' }, { 0 },
+		{ "resolv-conf", required_argument, NULL, 'R' }, { "dhcp-rate", required_argument, NULL, 'r' },
+		{ "no-host-tap", no_argument, NULL, 'T' }, { 0 },
 	};
 	bool user = false, mode_set = false;
 	char *end;
 	int c;
 
 	opts.system = geteuid() == 0;
+	engine_host_tap = geteuid() == 0; /* taps need CAP_NET_ADMIN */
 	opts.owner = geteuid();
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
@@ -107,6 +110,7 @@ static int parse_args(int argc, char **argv)
 			break;
 		}
 		case 'R': engine_resolv_conf = optarg; break;
+		case 'T': engine_host_tap = false; break;
 		case 'r': {
 			unsigned long v = strtoul(optarg, &end, 10);
 

@@ -29,6 +29,7 @@
 #include "engine/dns.h"
 #include "engine/ip6.h"
 #include "engine/loop.h"
+#include "engine/port_host.h"
 #include "engine/switch.h"
 #include "engine/wire.h"
 
@@ -46,6 +47,7 @@ const char *engine_state_dir;
 const char *engine_dns_upstreams;
 const char *engine_resolv_conf;
 uint32_t engine_dhcp_rate = GATEWAY_DHCP_RATE;
+bool engine_host_tap = true;
 
 struct gateway {
 	struct port base; /* first */
@@ -59,6 +61,7 @@ struct gateway {
 	unsigned ra_sent;
 	uint64_t ra_next;
 	bool in_output; /* inside the switch's batch: replies wait for flush() */
+	struct host_tap *host; /* the host's side, when vmnetd may create it */
 	unsigned txq_len;
 	uint16_t txq_size[GW_TXQ];
 	uint8_t txq[GW_TXQ][GW_FRAME_MAX];
@@ -210,7 +213,7 @@ static void ipv4_input(struct gateway *gw, const uint8_t *frame, size_t len)
 
 static bool is_our_ip6(const struct gateway *gw, const uint8_t a[16])
 {
-	return !memcmp(a, gw->ip6.ll, 16) || !memcmp(a, gw->ip6.global, 16);
+	return gw->has_ip6 && (!memcmp(a, gw->ip6.ll, 16) || !memcmp(a, gw->ip6.global, 16));
 }
 
 /* An IPv6 frame for our MAC or a multicast group: NDP/echo, DHCPv6 or DNS. */
@@ -242,21 +245,76 @@ static void ipv6_input(struct gateway *gw, const uint8_t *frame, size_t len)
 		gw->base.st.rx_errors++;
 }
 
+/*
+ * With a host tap the host's kernel owns the gateway's addresses (ARP, NDP,
+ * ICMP, TCP/UDP services of the host); the gateway's own services keep only
+ * what the kernel does not do: DHCP, DHCPv6, the DNS proxy and router
+ * solicitations. frame/len: a private copy.
+ */
+static bool gw_takes(const struct gateway *gw, const uint8_t *frame, size_t len)
+{
+	struct cursor c = cur_init(frame, len);
+	const struct eth_hdr *eth = cur_pull(&c, sizeof(*eth));
+	const struct udp_hdr *uh;
+
+	if (!eth)
+		return false;
+	if (eth->type == htons(ETHERTYPE_IPV4)) {
+		const struct ipv4_hdr *ip = cur_pull(&c, sizeof(*ip));
+		size_t ihl;
+
+		if (!ip || (ihl = (size_t)(ip->ver_ihl & 0x0f) * 4) < sizeof(*ip) || !cur_pull(&c, ihl - sizeof(*ip)))
+			return false;
+		if ((ip->proto != IPPROTO_UDP_ && ip->proto != IPPROTO_TCP_) || !(uh = cur_pull(&c, sizeof(*uh))))
+			return false;
+		if (ntohs(uh->dport) == DNS_PORT)
+			return ip->daddr == gw->addr.s_addr && gw->dns;
+		return ip->proto == IPPROTO_UDP_ && ntohs(uh->dport) == DHCP_SERVER_PORT;
+	}
+	if (eth->type == htons(ETHERTYPE_IPV6)) {
+		const struct ipv6_hdr *ip = cur_pull(&c, sizeof(*ip));
+
+		if (!ip)
+			return false;
+		if (ip->next == IPPROTO_ICMPV6_) {
+			const uint8_t *type = cur_pull(&c, 1);
+
+			return type && *type == 133; /* router solicitation */
+		}
+		if ((ip->next != IPPROTO_UDP_ && ip->next != IPPROTO_TCP_) || !(uh = cur_pull(&c, sizeof(*uh))))
+			return false;
+		if (ntohs(uh->dport) == DNS_PORT)
+			return is_our_ip6(gw, ip->daddr) && gw->dns;
+		return ip->next == IPPROTO_UDP_ && ntohs(uh->dport) == DHCP6_SERVER_PORT;
+	}
+	return false; /* ARP and the rest: the kernel's */
+}
+
 static int gw_output(struct port *p, const struct frame *f)
 {
 	struct gateway *gw = (struct gateway *)p;
 	struct eth_hdr eth;
 
-	if (f->len < ETH_HLEN || f->len > GW_FRAME_MAX)
-		return 0; /* not for a service (jumbo frames are never ARP/ICMP-to-us/DHCP here) */
+	if (f->len < ETH_HLEN)
+		return 0;
 	memcpy(&eth, f->data, sizeof(eth));
 	if (!(eth.dst[0] & 1) && memcmp(eth.dst, gw->mac, ETH_ALEN))
 		return 0; /* flooded unicast for someone else */
+	if (f->len <= GW_FRAME_MAX) {
+		/* From here on only a private copy: the guest may rewrite shared memory under us. */
+		memcpy(gw->rx, f->data, f->len);
+		if (gw->host && !gw_takes(gw, gw->rx, f->len)) {
+			host_tap_write(gw->host, gw->rx, f->len);
+			return 0;
+		}
+	} else {
+		if (gw->host)
+			host_tap_write(gw->host, f->data, f->len); /* jumbo frames are never for a service */
+		return 0;
+	}
 	if (eth.type != htons(ETHERTYPE_ARP) && eth.type != htons(ETHERTYPE_IPV4) &&
 	    (eth.type != htons(ETHERTYPE_IPV6) || !gw->has_ip6))
 		return 0;
-	/* From here on only a private copy: the guest may rewrite shared memory under us. */
-	memcpy(gw->rx, f->data, f->len);
 	gw->in_output = true;
 	if (eth.type == htons(ETHERTYPE_ARP))
 		arp_input(gw, gw->rx, f->len);
@@ -266,6 +324,18 @@ static int gw_output(struct port *p, const struct frame *f)
 		ipv6_input(gw, gw->rx, f->len);
 	gw->in_output = false;
 	return 0;
+}
+
+/* The host's kernel sent a frame into the network: it enters the switch from the gateway's port. */
+static void gw_host_input(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct gateway *gw = ctx;
+	struct frame f = { .data = frame, .len = (uint32_t)len };
+
+	if (!gw->base.net || gw->base.removed)
+		return;
+	switch_input(gw->base.net, &gw->base, &f);
+	switch_flush(gw->base.net);
 }
 
 /* End of the batch: the replies enter the switch like frames from any port. */
@@ -290,6 +360,9 @@ static void gw_destroy(struct port *p)
 		p->net->gateway = NULL;
 	dhcp_server_free(gw->dhcp);
 	dns_proxy_free(gw->dns);
+	if (gw->host)
+		log_info("host tap %s removed", host_tap_name(gw->host));
+	host_tap_close(gw->host);
 	loop_defer_free(gw);
 }
 
@@ -386,6 +459,43 @@ static int gateway_dns_new(struct gateway *gw)
 	return dns_proxy_new(&c, &gw->dns);
 }
 
+/* The host tap, when this daemon may create one (root, or CAP_NET_ADMIN). */
+static void gateway_host_new(struct gateway *gw, const struct network *net)
+{
+	static bool told;
+	struct host_tap_config hc;
+	char a[INET_ADDRSTRLEN];
+	int r;
+
+	memset(&hc, 0, sizeof(hc));
+	memcpy(hc.mac, gw->mac, ETH_ALEN);
+	hc.addr = gw->addr;
+	hc.mask = gw->mask;
+	if (gw->has_ip6) {
+		hc.has_addr6 = true;
+		memcpy(hc.addr6, gw->ip6.global, 16);
+	}
+	hc.mtu = net->mtu;
+	hc.input = gw_host_input;
+	hc.ctx = gw;
+	r = host_tap_open(&hc, &gw->host);
+	inet_ntop(AF_INET, &gw->addr, a, sizeof(a));
+	if (r == 0)
+		log_info("network %s: host tap %s carries %s", net->name, host_tap_name(gw->host), a);
+	else if (r == -EADDRINUSE)
+		log_warn("network %s: no host tap: a host interface already has an address in its subnet", net->name);
+	else if ((r == -EPERM || r == -EACCES) && !told)
+		log_info("no host taps (they need CAP_NET_ADMIN): the host reaches guests only through attachments");
+	else if (r != -EPERM && r != -EACCES)
+		log_warn("network %s: no host tap: %s", net->name, strerror(-r));
+	told |= r == -EPERM || r == -EACCES;
+}
+
+const char *gateway_host_tap(const struct gateway *gw)
+{
+	return gw->host ? host_tap_name(gw->host) : NULL;
+}
+
 int gateway_attach(struct network *net, const struct gateway_config *cfg)
 {
 	struct gateway *gw;
@@ -423,6 +533,8 @@ int gateway_attach(struct network *net, const struct gateway_config *cfg)
 	}
 	if (r == 0)
 		r = network_add_port(net, &gw->base);
+	if (r == 0 && engine_host_tap)
+		gateway_host_new(gw, net);
 	if (r < 0) {
 		log_warn("network %s: no gateway services: %s", net->name, strerror(-r));
 		dhcp_server_free(gw->dhcp);

@@ -47,6 +47,8 @@ extern const char *engine_resolv_conf;
 /* DHCP messages per second accepted from one interface (0 = no limit). */
 #define GATEWAY_DHCP_RATE 100
 extern uint32_t engine_dhcp_rate;
+/* Create a host tap (vmnet-hostN) for each network with a gateway, when allowed. */
+extern bool engine_host_tap;
 
 /* Attach a gateway to a network that has a subnet; DHCPv4 is served from start+1..end.
  * Return: 0 (net->gateway set), or -errno. */
@@ -72,6 +74,8 @@ struct in_addr gateway_addr(const struct gateway *gw);
 const uint8_t *gateway_hwaddr(const struct gateway *gw);
 struct dhcp_server *gateway_dhcp(const struct gateway *gw);
 const struct gateway_config *gateway_cfg(const struct gateway *gw);
+/* The host tap's name, or NULL. */
+const char *gateway_host_tap(const struct gateway *gw);
 /* The gateway's IPv6 addresses (link-local, global) and /64; false when IPv6 is off. */
 bool gateway_ip6(const struct gateway *gw, uint8_t ll[16], uint8_t global[16], uint8_t prefix[16]);
 

@@ -13,7 +13,7 @@ PKGS=(
 	# end-to-end tests: namespaces, real clients
 	iproute2 iputils-ping python3 procps
 	# real DHCP clients for the gateway tests
-	busybox isc-dhcp-client
+	busybox isc-dhcp-client curl
 	# DNS proxy and IPv6 tests: an upstream resolver the test runs, dig, rdisc6
 	dnsmasq-base bind9-dnsutils ndisc6
 )

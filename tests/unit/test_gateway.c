@@ -168,6 +168,7 @@ static void test_dhcp_port_rate(void)
 
 int main(void)
 {
+	engine_host_tap = false; /* no host devices from a unit test */
 	test_dhcp_port_rate();
 	struct network *n;
 	struct gateway_config gcfg;

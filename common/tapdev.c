@@ -1,15 +1,16 @@
 /*
- * tap.c — tap devices for the command line: open /dev/net/tun, bring links up,
- * give an IPv4 address (ioctl, no netlink needed), and hop into a network
+ * tapdev.c — tap devices: open /dev/net/tun, bring links up, give MAC, IPv4
+ * and IPv6 addresses (ioctl, no netlink needed), and hop into a network
  * namespace and back.
  */
-#include "cli/tap.h"
+#include "common/tapdev.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,61 @@ int tap_configure(const char *name, const struct in_addr *addr, int prefix)
 	}
 	if (r == 0)
 		r = set_flags_up(s, name);
+	close(s);
+	return r;
+}
+
+int tap_set_mac(const char *name, const uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+	if (s < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+	r = ioctl(s, SIOCSIFHWADDR, &ifr) < 0 ? -errno : 0;
+	close(s);
+	return r;
+}
+
+int tap_sysctl6(const char *name, const char *key, const char *value)
+{
+	char path[128];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", name, key);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, strlen(value)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int tap_add_addr6(const char *name, const uint8_t addr[16], int prefix)
+{
+	/* struct in6_ifreq of <linux/ipv6.h>, which clashes with the libc headers. */
+	struct {
+		struct in6_addr addr;
+		uint32_t prefixlen;
+		int ifindex;
+	} req;
+	int s, r;
+
+	memset(&req, 0, sizeof(req));
+	memcpy(&req.addr, addr, 16);
+	req.prefixlen = (uint32_t)prefix;
+	req.ifindex = (int)if_nametoindex(name);
+	if (!req.ifindex)
+		return -ENODEV;
+	s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	r = ioctl(s, SIOCSIFADDR, &req) < 0 ? -errno : 0;
 	close(s);
 	return r;
 }
