@@ -6,6 +6,7 @@
  * namespace, opens the device there, configures it, and hands the descriptor
  * to vmnetd over the control socket. vmnetd never needs to enter namespaces.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,10 +24,10 @@
 #include "common/ctl.h"
 
 struct attach_args {
-	const char *netns, *tap, *ifname, *name, *network;
-	bool isolated, has_ip;
-	struct in_addr ip;
-	int prefix;
+	const char *netns, *tap, *ifname, *name, *network, *host_ip6;
+	bool isolated, has_ip, has_host_ip;
+	struct in_addr ip, host_ip;
+	int prefix, host_prefix;
 };
 
 /* Parse the options shared by attach and run. Return: 0, or -1 after printing why. */
@@ -36,7 +37,8 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		{ "netns", required_argument, NULL, 'n' }, { "tap", required_argument, NULL, 't' },
 		{ "ip", required_argument, NULL, 'i' },    { "ifname", required_argument, NULL, 'f' },
 		{ "name", required_argument, NULL, 'N' },  { "network", required_argument, NULL, 'w' },
-		{ "isolated", no_argument, NULL, 'I' },    { 0 },
+		{ "isolated", no_argument, NULL, 'I' },    { "host-ip", required_argument, NULL, 'H' },
+		{ "host-ip6", required_argument, NULL, '6' }, { 0 },
 	};
 	int c;
 
@@ -51,6 +53,14 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		case 'N': a->name = optarg; break;
 		case 'w': a->network = optarg; break;
 		case 'I': a->isolated = true; break;
+		case '6': a->host_ip6 = optarg; break;
+		case 'H':
+			if (tap_parse_cidr(optarg, &a->host_ip, &a->host_prefix) < 0) {
+				fprintf(stderr, "vmnet: --host-ip wants A.B.C.D/N, got '%s'\n", optarg);
+				return -1;
+			}
+			a->has_host_ip = true;
+			break;
 		case 'i':
 			if (tap_parse_cidr(optarg, &a->ip, &a->prefix) < 0) {
 				fprintf(stderr, "vmnet: --ip wants A.B.C.D/N, got '%s'\n", optarg);
@@ -86,6 +96,15 @@ static xpc_object_t attach_request(const struct attach_args *a, const char *name
 	xpc_dictionary_set_string(d, "network", a->network ? a->network : "default");
 	xpc_dictionary_set_bool(d, "persist", persist);
 	xpc_dictionary_set_bool(d, "isolation", a->isolated);
+	if (a->has_host_ip) {
+		struct in_addr m = { .s_addr = htonl(a->host_prefix >= 32 ? ~0u : ~(~0u >> a->host_prefix)) };
+		char s[INET_ADDRSTRLEN];
+
+		xpc_dictionary_set_string(d, "vmnet_host_ip_address", inet_ntop(AF_INET, &a->host_ip, s, sizeof(s)));
+		xpc_dictionary_set_string(d, "vmnet_host_subnet_mask", inet_ntop(AF_INET, &m, s, sizeof(s)));
+	}
+	if (a->host_ip6)
+		xpc_dictionary_set_string(d, "vmnet_host_ipv6_address", a->host_ip6);
 	return d;
 }
 

@@ -25,6 +25,7 @@ static const struct command {
 	{ "attach", cmd_attach,
 	  "attach (--netns NS | --tap DEV) [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|UUID] "
 	  "[--isolated]\n"
+	  "         [--host-ip A.B.C.D/N [--host-ip6 ADDR]]  (identifier networks: the host's own address)\n"
 	  "                                        attach a network namespace (a tap is created in it) or a host tap" },
 	{ "detach", cmd_detach, "detach NAME                           remove an attachment" },
 	{ "run", cmd_run,

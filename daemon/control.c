@@ -214,6 +214,35 @@ static uint32_t default_range(struct iface_req *req, const char **why)
 	return VMNET_SHARING_SERVICE_BUSY;
 }
 
+/*
+ * vmnet_host_ip_address (+ mask, + vmnet_host_ipv6_address) on a new
+ * identifier network: the host gets a tap with that address. Without the
+ * privilege to create it the network works as before (guests only).
+ */
+static void identifier_host_port(struct network *n, const struct iface_req *req)
+{
+	struct host_tap_config hc;
+	char a[INET_ADDRSTRLEN];
+	int r;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.addr = req->host_ip;
+	hc.mask = req->host_mask;
+	gateway_mac_for(req->host_ip, hc.mac);
+	if (req->has_host_ip6) {
+		hc.has_addr6 = true;
+		memcpy(hc.addr6, &req->host_ip6, 16);
+	}
+	hc.mtu = req->has_mtu ? req->mtu : 0;
+	r = host_port_attach(n, &hc);
+	inet_ntop(AF_INET, &req->host_ip, a, sizeof(a));
+	if (r < 0)
+		log_warn("network %s: no host tap for vmnet_host_ip_address %s: %s", n->name, a,
+			 r == -EADDRINUSE ? "a host interface already has an address in that subnet" : strerror(-r));
+	else
+		log_info("network %s: host tap carries %s", n->name, a);
+}
+
 /* Find or create the network a request names. */
 static uint32_t pick_network(struct iface_req *req, struct network **out, const char **why)
 {
@@ -232,6 +261,8 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 			memcpy(n->uuid, req->net_id, sizeof(uuid_t));
 			uuid_unparse_lower(req->net_id, u);
 			snprintf(n->name, sizeof(n->name), "host-%s", u);
+			if (req->has_host_ip && engine_host_tap)
+				identifier_host_port(n, req);
 		}
 		*out = n;
 		return n ? VMNET_SUCCESS : VMNET_MEM_FAILURE;
@@ -671,18 +702,30 @@ static int check_tap_fd(int fd)
 /* Which network an attachment names: "default" (or absent) or a network identifier UUID. */
 static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct network **net, const char **why)
 {
+	static const char *const host_keys[] = { "vmnet_host_ip_address", "vmnet_host_subnet_mask",
+						 "vmnet_host_ipv6_address" };
 	const char *name = xpc_dictionary_get_string(d, "network");
+	xpc_object_t desc = xpc_dictionary_create_empty();
+	uuid_t id;
+	uint32_t st;
 
-	memset(req, 0, sizeof(*req));
-	req->mode = VMNET_HOST_MODE;
+	/* The same checks as an API client's interface_desc: build one. */
+	xpc_dictionary_set_uint64(desc, "vmnet_operation_mode", VMNET_HOST_MODE);
 	if (name && strcmp(name, "default") && strcmp(name, "host")) {
-		if (uuid_parse(name, req->net_id) < 0) {
+		if (uuid_parse(name, id) < 0) {
+			xpc_release(desc);
 			*why = "network must be \"default\" or a network identifier UUID";
 			return VMNET_INVALID_ARGUMENT;
 		}
-		req->has_net_id = true;
+		xpc_dictionary_set_uuid(desc, "vmnet_network_identifier", id);
 	}
-	return pick_network(req, net, why);
+	for (size_t i = 0; i < sizeof(host_keys) / sizeof(host_keys[0]); i++)
+		if (xpc_dictionary_get_string(d, host_keys[i]))
+			xpc_dictionary_set_string(desc, host_keys[i], xpc_dictionary_get_string(d, host_keys[i]));
+	memset(req, 0, sizeof(*req));
+	st = desc_parse(desc, req, why);
+	xpc_release(desc);
+	return st == VMNET_SUCCESS ? pick_network(req, net, why) : st;
 }
 
 /* Remember the namespace a persistent attachment lives in (path under /run/netns or similar). */

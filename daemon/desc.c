@@ -270,6 +270,20 @@ static uint32_t check_combinations(const struct iface_req *r, const char **why)
 		*why = "vmnet_host_ip_address and vmnet_host_subnet_mask go together";
 		return VMNET_INVALID_ARGUMENT;
 	}
+	if (r->has_host_ip) {
+		uint32_t m = ntohl(r->host_mask.s_addr), a = ntohl(r->host_ip.s_addr);
+
+		if (m == 0 || (m | (m - 1)) != 0xffffffffu || m > 0xfffffffcu || (a & ~m) == 0 || (a & ~m) == ~m ||
+		    (a >> 28) >= 14 || (a >> 24) == 127 || (a >> 24) == 0) {
+			*why = "vmnet_host_ip_address/_subnet_mask must be a unicast host address with a contiguous mask of /1 to /30";
+			return VMNET_INVALID_ARGUMENT;
+		}
+	}
+	if (r->has_host_ip6 && (r->host_ip6.s6_addr[0] == 0xff || IN6_IS_ADDR_UNSPECIFIED(&r->host_ip6) ||
+				IN6_IS_ADDR_LOOPBACK(&r->host_ip6) || IN6_IS_ADDR_LINKLOCAL(&r->host_ip6))) {
+		*why = "vmnet_host_ipv6_address must be a global or unique-local unicast address";
+		return VMNET_INVALID_ARGUMENT;
+	}
 	if (r->mode == VMNET_BRIDGED_MODE && r->has_mtu) {
 		*why = "vmnet_mtu cannot be set in bridged mode (the interface's MTU applies)";
 		return VMNET_INVALID_ARGUMENT;

@@ -24,6 +24,8 @@
 #include "common/log.h"
 #include "common/tapdev.h"
 #include "engine/loop.h"
+#include "engine/network.h"
+#include "engine/switch.h"
 
 #define HOST_TAP_MAX 64
 #define HOST_BUDGET 256
@@ -164,4 +166,71 @@ const char *host_tap_name(const struct host_tap *h)
 int host_tap_write(struct host_tap *h, const uint8_t *frame, size_t len)
 {
 	return write(h->fd, frame, len) < 0 ? -ENOBUFS : 0;
+}
+
+/* --- the host tap as a port of its own (identifier networks) --- */
+
+struct host_port {
+	struct port base; /* first */
+	struct host_tap *tap;
+};
+
+static int hp_output(struct port *p, const struct frame *f)
+{
+	return host_tap_write(((struct host_port *)p)->tap, f->data, f->len);
+}
+
+static void hp_destroy(struct port *p)
+{
+	struct host_port *hp = (struct host_port *)p;
+
+	log_info("host tap %s removed", host_tap_name(hp->tap));
+	host_tap_close(hp->tap);
+	loop_defer_free(hp);
+}
+
+static const struct port_ops host_port_ops = {
+	.kind = "host",
+	.output = hp_output,
+	.flush = NULL,
+	.destroy = hp_destroy,
+};
+
+static void hp_input(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct host_port *hp = ctx;
+	struct frame f = { .data = frame, .len = (uint32_t)len };
+
+	if (!hp->base.net || hp->base.removed)
+		return;
+	switch_input(hp->base.net, &hp->base, &f);
+	switch_flush(hp->base.net);
+}
+
+int host_port_attach(struct network *net, const struct host_tap_config *cfg)
+{
+	struct host_port *hp = calloc(1, sizeof(*hp));
+	struct host_tap_config c = *cfg;
+	int r;
+
+	if (!hp)
+		return -ENOMEM;
+	c.input = hp_input;
+	c.ctx = hp;
+	if ((r = host_tap_open(&c, &hp->tap)) < 0) {
+		free(hp);
+		return r;
+	}
+	hp->base.ops = &host_port_ops;
+	hp->base.host_side = true;
+	hp->base.max_frame = HOST_MAX_FRAME;
+	memcpy(hp->base.mac, cfg->mac, 6);
+	hp->base.has_mac = true;
+	snprintf(hp->base.name, sizeof(hp->base.name), "%s", host_tap_name(hp->tap));
+	if ((r = network_add_port(net, &hp->base)) < 0) {
+		host_tap_close(hp->tap);
+		loop_defer_free(hp);
+		return r;
+	}
+	return 0;
 }

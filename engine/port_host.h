@@ -45,4 +45,13 @@ const char *host_tap_name(const struct host_tap *h);
 /* Hand one frame to the host. Return: 0, or -ENOBUFS (device queue full; dropped). */
 int host_tap_write(struct host_tap *h, const uint8_t *frame, size_t len);
 
+/*
+ * A network without a gateway (one named by vmnet_network_identifier) whose
+ * creator gave vmnet_host_ip_address/_subnet_mask/_ipv6_address: a host tap
+ * with that address as a plain host-side port of the network (no services).
+ * cfg->input/ctx are not used. Return: 0, or -errno as host_tap_open.
+ */
+struct network;
+int host_port_attach(struct network *net, const struct host_tap_config *cfg);
+
 #endif

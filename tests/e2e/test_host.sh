@@ -62,6 +62,20 @@ sys.exit(0 if n['start']=='192.168.129.1' and n.get('host_tap','').startswith('v
 check "b gets a lease" dhcp4 "$B" "$WORK/b.lease"
 check "b's lease is in 192.168.129.0/24" grep -q '^192\.168\.129\.' "$WORK/b.lease"
 ip link del "${TAG}d0"
+
+# An identifier network has no gateway; vmnet_host_ip_address gives the host a tap with that address.
+E=$(add_netns e)
+NETID=1f0e8a52-9c1b-4e57-8d0c-3a1b2c3d4e5f
+check_not "--host-ip on the default network is refused" "$VMNET" attach --netns "$E" --host-ip 10.77.0.1/24
+check_not "--host-ip with a network address is refused" "$VMNET" attach --netns "$E" --network $NETID --host-ip 10.77.0.0/24
+check "attach e to an identifier network with host address 10.77.0.1/24" \
+	"$VMNET" attach --netns "$E" --network $NETID --ip 10.77.0.2/24 --host-ip 10.77.0.1/24
+check "a host tap carries 10.77.0.1/24" sh -c "ip -4 -o addr show | grep -q 'vmnet-host[0-9]* *inet 10.77.0.1/24'"
+check "the host pings e on the identifier network" ping -c 2 -i 0.2 -W 2 -q 10.77.0.2
+check "e pings the host" ip netns exec "$E" ping -c 1 -W 2 -q 10.77.0.1
+check "detach e" "$VMNET" detach "$E"
+check_not "its host tap goes with it" sh -c "ip -4 -o addr show | grep -q 'inet 10.77.0.1/'"
+
 stop_daemon
 check_not "no host tap is left after the daemon stops" sh -c "ip -o link show | grep -q 'vmnet-host'"
 
