@@ -1,7 +1,9 @@
 #!/bin/bash
 # demo.sh — the main job on the default configuration: build vmnet, then put two
 # guests (Linux network namespaces with their own TCP/IP stacks) on the default
-# host-mode network and have them reach each other through vmnetd.
+# host-mode network and have them reach each other through vmnetd; guest 1 gets
+# its address from the network's DHCP server, and the host (root: through the
+# network's host tap) pings it.
 #
 # Nothing is configured: the first `vmnet` command starts vmnetd by itself
 # (root: the system daemon on /run/vmnet/vmnetd.sock), which puts both guests on
@@ -27,16 +29,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== guest 1: namespace $NS, attached to the default network as 192.168.128.10"
+echo "== guest 1: namespace $NS on the default network, address by DHCP (busybox udhcpc)"
 ip netns add "$NS"
 mkdir -p "/etc/netns/$NS" && echo "nameserver 127.0.0.1" >"/etc/netns/$NS/resolv.conf"
-"$VMNET" attach --netns "$NS" --ip 192.168.128.10/24
+"$VMNET" attach --netns "$NS"
+LEASE=$(ip netns exec "$NS" busybox udhcpc -i eth0 -n -q -f -t 5 -T 1 -s /bin/true 2>&1 |
+	sed -n 's/.*lease of \([0-9.]*\) obtained from \([0-9.]*\).*/\1 \2/p')
+read -r IP GW <<<"$LEASE"
+[ -n "${IP:-}" ] || { echo "no DHCP lease"; exit 1; }
+echo "   leased $IP from the gateway $GW"
+ip -n "$NS" addr add "$IP/24" dev eth0
 
-echo "== guest 2: a fresh namespace made by 'vmnet run', 192.168.128.11, pinging guest 1"
-"$VMNET" run --ip 192.168.128.11/24 -- ping -c 3 -i 0.2 192.168.128.10
+echo "== guest 2: a fresh namespace made by 'vmnet run', pinging guest 1 at $IP"
+"$VMNET" run --ip "${IP%.*}.250/24" -- ping -c 3 -i 0.2 "$IP"
 
-echo "== guest 1 pings guest 2's address? (guest 2 is gone now: expect no answer)"
-ip netns exec "$NS" ping -c 1 -W 1 192.168.128.11 >/dev/null 2>&1 && echo "unexpected answer" || echo "no answer, as expected"
+echo "== guest 1 pings the gateway $GW"
+ip netns exec "$NS" ping -c 2 -i 0.2 -q "$GW"
+
+if ip -o link show | grep -q 'vmnet-host'; then
+	echo "== the host pings guest 1 through the network's host tap"
+	ping -c 2 -i 0.2 -q "$IP"
+fi
 
 echo "== vmnet status"
 "$VMNET" status
