@@ -23,6 +23,18 @@ echo "a: ip=$AIP lease=$ALEASE domain=$ADOM"
 check "the reservation is honoured (192.168.128.77)" test "$AIP" = 192.168.128.77
 check "the configured lease time is offered (600 s)" test "$ALEASE" = 600
 check "the domain option carries vm.test" test "$ADOM" = vm.test
+# A renewal: udhcpc stays in the background; SIGUSR1 makes it renew (a unicast REQUEST) at once.
+LEASE_OUT="$WORK/a-bg.lease" ip netns exec "$A" busybox udhcpc -i eth0 -f -t 4 -T 1 -s "$WORK/udhcpc.sh" \
+	>"$WORK/udhcpc-bg.log" 2>&1 &
+UPID=$!
+for _ in $(seq 50); do [ -s "$WORK/a-bg.lease" ] && break; sleep 0.1; done
+rm -f "$WORK/a-bg.lease"
+kill -USR1 "$UPID" 2>/dev/null
+for _ in $(seq 50); do [ -s "$WORK/a-bg.lease" ] && break; sleep 0.1; done
+kill "$UPID" 2>/dev/null; wait "$UPID" 2>/dev/null
+cat "$WORK/udhcpc-bg.log"
+check "a renews its lease (same address, lease time 600)" grep -q "^192.168.128.77 .* 600 " "$WORK/a-bg.lease"
+check "udhcpc says it renewed" grep -qi "sending renew" "$WORK/udhcpc-bg.log"
 "$VMNET" leases >"$WORK/leases.txt"; cat "$WORK/leases.txt"
 check "vmnet leases shows the lease time and the reservation" \
 	sh -c "grep -q 'lease time 600 s' '$WORK/leases.txt' && grep -q '02:00:00:aa:bb:cc *192.168.128.77 .*reserved' '$WORK/leases.txt'"
