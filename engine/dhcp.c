@@ -124,6 +124,8 @@ struct dhcp_server {
 	uint64_t now; /* of the last dhcp_input, 0 before */
 	uint64_t saved_at, full_warned_at, save_warned_at, decline_warned_at;
 	bool dirty; /* the file is behind the table */
+	bool defer; /* dhcp_defer_saves: bindings are written by dhcp_flush */
+	bool save_due; /* a binding changed since the last dhcp_flush */
 };
 
 /* --- the parsed request --- */
@@ -569,8 +571,24 @@ static void dhcp_save(struct dhcp_server *s, uint64_t now)
 static void dhcp_commit(struct dhcp_server *s, uint64_t now, bool binding)
 {
 	s->dirty = true;
-	if (binding || now - s->saved_at >= DHCP_SAVE_DELAY)
+	if (binding && s->defer)
+		s->save_due = true;
+	else if (binding || now - s->saved_at >= DHCP_SAVE_DELAY)
 		dhcp_save(s, now);
+}
+
+void dhcp_defer_saves(struct dhcp_server *s, bool on)
+{
+	if (s)
+		s->defer = on;
+}
+
+void dhcp_flush(struct dhcp_server *s)
+{
+	if (s && s->save_due) {
+		s->save_due = false;
+		dhcp_save(s, s->now);
+	}
 }
 
 /*

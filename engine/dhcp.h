@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -139,6 +140,15 @@ int dhcp_reserve(struct dhcp_server *s, const uint8_t mac[6], struct in_addr ip)
  * -ENOBUFS outcap too small.
  */
 int dhcp_input(struct dhcp_server *s, const uint8_t *frame, size_t len, uint8_t *out, size_t outcap, uint64_t now);
+
+/*
+ * Coalesce lease-file writes: with on, a change of binding is written by the
+ * next dhcp_flush() instead of at once, so that a burst of messages handled
+ * in one batch costs one write. The caller must flush before it sends the
+ * replies of that batch (an ACK never goes out before its lease is on disk).
+ */
+void dhcp_defer_saves(struct dhcp_server *s, bool on);
+void dhcp_flush(struct dhcp_server *s);
 
 /*
  * Iterate leases for `vmnet leases`: reservations first (expires 0), then

@@ -344,6 +344,7 @@ static void gw_flush(struct port *p)
 	struct gateway *gw = (struct gateway *)p;
 	unsigned n = gw->txq_len;
 
+	dhcp_flush(gw->dhcp); /* leases on disk before their ACKs go out */
 	gw->txq_len = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct frame f = { .data = gw->txq[i], .len = gw->txq_size[i] };
@@ -378,6 +379,7 @@ static int gateway_dhcp_new(struct gateway *gw, const struct network *net)
 {
 	struct dhcp_config cfg;
 	char path[4096], a[INET_ADDRSTRLEN];
+	int r;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memcpy(cfg.server_mac, gw->mac, ETH_ALEN);
@@ -400,7 +402,9 @@ static int gateway_dhcp_new(struct gateway *gw, const struct network *net)
 	}
 	if (ntohl(cfg.pool_start.s_addr) > ntohl(cfg.pool_end.s_addr))
 		return 0; /* no room for a pool: no DHCP */
-	return dhcp_server_new(&cfg, &gw->dhcp);
+	r = dhcp_server_new(&cfg, &gw->dhcp);
+	dhcp_defer_saves(gw->dhcp, true); /* one write per batch: gw_flush */
+	return r;
 }
 
 /* The seed of the network's ULA: its identifier, or its mode and subnet (stable across restarts). */

@@ -594,6 +594,35 @@ static void test_restart(void)
 	unlink(path);
 }
 
+/* Deferred saves: a binding reaches the file at dhcp_flush, not before; nothing to flush writes nothing. */
+static void test_deferred_save(void)
+{
+	struct dhcp_config c = config();
+	struct dhcp_server *s;
+	char path[128], buf[4096];
+	struct stat st;
+
+	lease_file_path(path, sizeof(path));
+	unlink(path);
+	c.lease_file = path;
+	s = server(&c);
+	dhcp_defer_saves(s, true);
+	CHECK(lease(s, 21, base) == NET(2));
+	dhcp_flush(s);
+	CHECK(stat(path, &st) == 0);
+	unlink(path);
+	CHECK(lease(s, 22, base) == NET(3));
+	CHECK(stat(path, &st) != 0); /* not yet */
+	dhcp_flush(s);
+	CHECK(read_file(path, buf, sizeof(buf)));
+	CHECK(strstr(buf, "192.168.64.2 52:54:00:00:00:15 ") && strstr(buf, "192.168.64.3 52:54:00:00:00:16 "));
+	unlink(path);
+	dhcp_flush(s); /* nothing new: no write */
+	CHECK(stat(path, &st) != 0);
+	dhcp_server_free(s); /* nothing pending: the file stays as it is */
+	unlink(path);
+}
+
 static void test_reservation(void)
 {
 	struct dhcp_config c = config();
@@ -1311,6 +1340,7 @@ int main(void)
 	test_pool_exhaustion();
 	test_rate_limit();
 	test_truncations();
+	test_deferred_save();
 	test_bad_headers();
 	test_bad_options();
 	test_hostnames();
