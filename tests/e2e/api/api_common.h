@@ -123,12 +123,14 @@ struct t_rx {
 	size_t *len;
 	uint8_t **data;
 	int errors; /* vmnet_read statuses other than SUCCESS */
+	int gateway; /* frames from the network's gateway, skipped (not counted in n) */
 };
 void t_rx_free(struct t_rx *r);
 /*
  * Read (batches of up to 64, buffers of bufsize) until want frames were
  * collected or timeout_ms passed; want 0 collects whatever comes within
- * timeout_ms. Return: frames collected by this call.
+ * timeout_ms. Frames of the network's gateway (router advertisements) are
+ * skipped. Return: frames collected by this call.
  */
 int t_collect(interface_ref ifc, struct t_rx *r, int want, int timeout_ms, size_t bufsize);
 /* Read and discard everything queued now. Return: frames discarded. */
