@@ -24,7 +24,7 @@
 #include "common/ctl.h"
 
 struct attach_args {
-	const char *netns, *tap, *ifname, *name, *network, *host_ip6;
+	const char *netns, *tap, *ifname, *name, *network, *host_ip6, *subnet;
 	bool isolated, has_ip, has_host_ip;
 	struct in_addr ip, host_ip;
 	int prefix, host_prefix;
@@ -38,7 +38,7 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		{ "ip", required_argument, NULL, 'i' },    { "ifname", required_argument, NULL, 'f' },
 		{ "name", required_argument, NULL, 'N' },  { "network", required_argument, NULL, 'w' },
 		{ "isolated", no_argument, NULL, 'I' },    { "host-ip", required_argument, NULL, 'H' },
-		{ "host-ip6", required_argument, NULL, '6' }, { 0 },
+		{ "host-ip6", required_argument, NULL, '6' }, { "subnet", required_argument, NULL, 's' }, { 0 },
 	};
 	int c;
 
@@ -54,6 +54,7 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		case 'w': a->network = optarg; break;
 		case 'I': a->isolated = true; break;
 		case '6': a->host_ip6 = optarg; break;
+		case 's': a->subnet = optarg; break;
 		case 'H':
 			if (tap_parse_cidr(optarg, &a->host_ip, &a->host_prefix) < 0) {
 				fprintf(stderr, "vmnet: --host-ip wants A.B.C.D/N, got '%s'\n", optarg);
@@ -105,6 +106,8 @@ static xpc_object_t attach_request(const struct attach_args *a, const char *name
 	}
 	if (a->host_ip6)
 		xpc_dictionary_set_string(d, "vmnet_host_ipv6_address", a->host_ip6);
+	if (a->subnet)
+		xpc_dictionary_set_string(d, "subnet", a->subnet);
 	return d;
 }
 

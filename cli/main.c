@@ -23,13 +23,13 @@ static const struct command {
 } commands[] = {
 	{ "status", cmd_status, "status [--json]                       networks, interfaces and counters" },
 	{ "attach", cmd_attach,
-	  "attach (--netns NS | --tap DEV) [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|UUID] "
-	  "[--isolated]\n"
+	  "attach (--netns NS | --tap DEV) [--ip A.B.C.D/N] [--ifname IF] [--name NAME]\n"
+	  "         [--network default|shared|UUID] [--subnet A.B.C.D/N] [--isolated]\n"
 	  "         [--host-ip A.B.C.D/N [--host-ip6 ADDR]]  (identifier networks: the host's own address)\n"
 	  "                                        attach a network namespace (a tap is created in it) or a host tap" },
 	{ "detach", cmd_detach, "detach NAME                           remove an attachment" },
 	{ "run", cmd_run,
-	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|UUID] [--isolated] -- CMD [ARG...]\n"
+	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|shared|UUID] [--subnet A.B.C.D/N] [--isolated] -- CMD [ARG...]\n"
 	  "                                        run CMD in a fresh network namespace attached to the network" },
 	{ "leases", cmd_leases, "leases [--json] [NETWORK]             DHCP leases: MAC, IP, hostname, expiry" },
 	{ "config", cmd_config, "config [NETWORK] [KEY=VALUE ...]      lease time, reservations, DHCP/DNS/IPv6 on or off" },

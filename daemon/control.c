@@ -199,7 +199,10 @@ static void reply_error(struct conn *c, const struct ctl_hdr *req, uint32_t stat
  */
 static uint32_t default_range(struct iface_req *req, const char **why)
 {
-	for (unsigned third = 128; third < 255; third++) {
+	/* Host mode from 192.168.128.0/24 up, shared mode from 192.168.64.0/24 (as macOS). */
+	unsigned first = req->mode == VMNET_SHARED_MODE ? 64 : 128, last = req->mode == VMNET_SHARED_MODE ? 128 : 255;
+
+	for (unsigned third = first; third < last; third++) {
 		struct network *n;
 
 		req->start.s_addr = htonl(0xc0a80001u | (third << 8));
@@ -210,7 +213,8 @@ static uint32_t default_range(struct iface_req *req, const char **why)
 			  !(engine_host_tap && host_tap_subnet_in_use(req->start, req->mask))))
 			return VMNET_SUCCESS;
 	}
-	*why = "no free /24 left in 192.168.128.0 - 192.168.254.0";
+	*why = req->mode == VMNET_SHARED_MODE ? "no free /24 left in 192.168.64.0 - 192.168.127.0"
+					      : "no free /24 left in 192.168.128.0 - 192.168.254.0";
 	return VMNET_SHARING_SERVICE_BUSY;
 }
 
@@ -286,10 +290,14 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 		/* The gateway owns the start address and serves DHCP from start+1 to end. */
 		net_addr.s_addr = n->start.s_addr & n->mask.s_addr;
 		inet_ntop(AF_INET, &net_addr, a, sizeof(a));
-		if ((net_addr.s_addr == htonl(0xc0a88000u) && n->mask.s_addr == htonl(0xffffff00u)) || !req->has_range)
-			snprintf(n->name, sizeof(n->name), "default"); /* the default network, wherever it had to go */
+		if (!req->has_range) /* the mode's default network, wherever it had to go */
+			snprintf(n->name, sizeof(n->name), "%s", req->mode == VMNET_SHARED_MODE ? "shared" : "default");
+		else if (req->mode == VMNET_HOST_MODE && net_addr.s_addr == htonl(0xc0a88000u) &&
+			 n->mask.s_addr == htonl(0xffffff00u))
+			snprintf(n->name, sizeof(n->name), "default");
 		else
-			snprintf(n->name, sizeof(n->name), "host-%s/%d", a, __builtin_popcount(n->mask.s_addr));
+			snprintf(n->name, sizeof(n->name), "%s-%s/%d", req->mode == VMNET_SHARED_MODE ? "shared" : "host", a,
+				 __builtin_popcount(n->mask.s_addr));
 		{
 			struct in_addr base = { .s_addr = n->start.s_addr & n->mask.s_addr };
 			char path[4200];
@@ -297,7 +305,16 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 			settings_path(base, n->mask, path, sizeof(path));
 			settings_load(path, base, n->mask, &gcfg); /* a bad file is logged; defaults are used */
 		}
-		gateway_attach(n, &gcfg);
+		if (req->has_nat66) { /* vmnet_nat66_prefix: the /64 of the network */
+			gcfg.has_prefix = true;
+			memcpy(gcfg.prefix, &req->nat66, 16);
+			memset(gcfg.prefix + 8, 0, 8);
+		}
+		if (gateway_attach(n, &gcfg) < 0 && req->mode == VMNET_SHARED_MODE) {
+			network_release_if_empty(n);
+			*why = gateway_attach_error();
+			return VMNET_FAILURE;
+		}
 		log_info("network %s created", n->name);
 	}
 	*out = n;
@@ -709,12 +726,33 @@ static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct net
 	uuid_t id;
 	uint32_t st;
 
+	const char *subnet = xpc_dictionary_get_string(d, "subnet");
+	bool shared = name && !strcmp(name, "shared");
+
 	/* The same checks as an API client's interface_desc: build one. */
-	xpc_dictionary_set_uint64(desc, "vmnet_operation_mode", VMNET_HOST_MODE);
-	if (name && strcmp(name, "default") && strcmp(name, "host")) {
+	xpc_dictionary_set_uint64(desc, "vmnet_operation_mode", shared ? VMNET_SHARED_MODE : VMNET_HOST_MODE);
+	if (subnet) { /* "A.B.C.D/N": the gateway is the first address, the pool runs to the last */
+		struct in_addr base, mask, first, last;
+		struct network *ignored;
+		char a[INET_ADDRSTRLEN];
+
+		if (config_subnet(subnet, &base, &mask, &ignored) < 0 || !strchr(subnet, '/')) {
+			xpc_release(desc);
+			*why = "subnet must be A.B.C.D/N with N from 8 to 30";
+			return VMNET_INVALID_ARGUMENT;
+		}
+		first.s_addr = htonl(ntohl(base.s_addr) + 1);
+		last.s_addr = htonl((ntohl(base.s_addr) | ~ntohl(mask.s_addr)) - 1);
+		xpc_dictionary_set_string(desc, "vmnet_start_address", inet_ntop(AF_INET, &first, a, sizeof(a)));
+		xpc_dictionary_set_string(desc, "vmnet_end_address", inet_ntop(AF_INET, &last, a, sizeof(a)));
+		xpc_dictionary_set_string(desc, "vmnet_subnet_mask", inet_ntop(AF_INET, &mask, a, sizeof(a)));
+	}
+	if (shared) {
+		/* the mode's network, chosen by subnet (or the default shared one) */
+	} else if (name && strcmp(name, "default") && strcmp(name, "host")) {
 		if (uuid_parse(name, id) < 0) {
 			xpc_release(desc);
-			*why = "network must be \"default\" or a network identifier UUID";
+			*why = "network must be \"default\" (host mode), \"shared\" or a network identifier UUID";
 			return VMNET_INVALID_ARGUMENT;
 		}
 		xpc_dictionary_set_uuid(desc, "vmnet_network_identifier", id);

@@ -298,10 +298,6 @@ static uint32_t check_combinations(const struct iface_req *r, const char **why)
 /* What this release cannot do yet, said plainly. */
 static uint32_t check_supported(const struct iface_req *r, const char **why)
 {
-	if (r->mode == VMNET_SHARED_MODE) {
-		*why = "shared mode (NAT) is not available in this release yet; use host mode";
-		return VMNET_FAILURE;
-	}
 	if (r->mode == VMNET_BRIDGED_MODE) {
 		*why = "bridged mode is not available in this release yet; use host mode";
 		return VMNET_FAILURE;

@@ -27,6 +27,7 @@
 #include "daemon/daemon.h"
 #include "engine/dns.h"
 #include "engine/gateway.h"
+#include "engine/nat_kernel.h"
 #include "engine/port_ring.h"
 #include "engine/port_tap.h"
 
@@ -336,6 +337,7 @@ static void teardown(void)
 			network_release_if_empty(n);
 	}
 	loop_free_deferred();
+	nat_kernel_shutdown();
 	unlink(opts.socket_path);
 }
 
@@ -362,6 +364,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	socket_group();
+	/* Kernel NAT (shared mode) and the forwarding filter need CAP_NET_ADMIN, as host taps do. */
+	if (engine_host_tap)
+		nat_kernel_init(opts.socket_path);
 	engine_state_dir = opts.state_dir;
 	engine_now_sec = now_sec();
 	log_info("vmnetd %s serving %s (%s daemon, state in %s)", VMNET_VERSION, opts.socket_path,

@@ -29,6 +29,7 @@
 #include "engine/dns.h"
 #include "engine/ip6.h"
 #include "engine/loop.h"
+#include "engine/nat_kernel.h"
 #include "engine/port_host.h"
 #include "engine/switch.h"
 #include "engine/wire.h"
@@ -62,6 +63,7 @@ struct gateway {
 	uint64_t ra_next;
 	bool in_output; /* inside the switch's batch: replies wait for flush() */
 	struct host_tap *host; /* the host's side, when vmnetd may create it */
+	struct nat_kernel *nat; /* its nftables table */
 	unsigned txq_len;
 	uint16_t txq_size[GW_TXQ];
 	uint8_t txq[GW_TXQ][GW_FRAME_MAX];
@@ -115,6 +117,7 @@ void gateway_config_default(struct gateway_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->dhcp = true;
+	cfg->nat44 = cfg->nat66 = true;
 	cfg->lease_time = GATEWAY_LEASE_TIME;
 	cfg->dns = true;
 	cfg->ipv6 = true;
@@ -363,6 +366,7 @@ static void gw_destroy(struct port *p)
 	dns_proxy_free(gw->dns);
 	if (gw->host)
 		log_info("host tap %s removed", host_tap_name(gw->host));
+	nat_kernel_remove(gw->nat);
 	host_tap_close(gw->host);
 	loop_defer_free(gw);
 }
@@ -437,7 +441,8 @@ static void gateway_ip6_new(struct gateway *gw, const struct network *net)
 	ip6_gateway_addrs(gw->mac, c->prefix, c->ll, c->global);
 	c->mtu = net->mtu ? net->mtu : 1500;
 	c->router_adv = gw->cfg.router_adv;
-	c->router_lifetime = 0; /* host mode: guests reach no one through us */
+	/* Host mode: guests reach no one through us; shared mode: we are their default router. */
+	c->router_lifetime = net->mode == VMNET_SHARED_MODE_ ? 1800 : 0;
 	c->dns = gw->cfg.dns;
 	snprintf(c->domain, sizeof(c->domain), "%s", gw->cfg.domain);
 	gw->has_ip6 = true;
@@ -500,6 +505,43 @@ const char *gateway_host_tap(const struct gateway *gw)
 	return gw->host ? host_tap_name(gw->host) : NULL;
 }
 
+struct nat_kernel *gateway_nat(const struct gateway *gw)
+{
+	return gw->nat;
+}
+
+static const char *attach_error = "";
+
+const char *gateway_attach_error(void)
+{
+	return attach_error;
+}
+
+/* The host tap's nftables table: NAT for shared networks, the forwarding filter for host ones. */
+static int gateway_nat_new(struct gateway *gw, const struct network *net)
+{
+	struct nat_kernel_config nc;
+	const char *why = NULL;
+	int r;
+
+	memset(&nc, 0, sizeof(nc));
+	nc.host_if = host_tap_name(gw->host);
+	nc.shared = net->mode == VMNET_SHARED_MODE_;
+	nc.subnet.s_addr = gw->addr.s_addr & gw->mask.s_addr;
+	nc.mask = gw->mask;
+	nc.nat44 = gw->cfg.nat44;
+	nc.nat66 = gw->cfg.nat66 && gw->has_ip6;
+	if (gw->has_ip6) {
+		nc.has_prefix6 = true;
+		memcpy(nc.prefix6, gw->ip6.prefix, 16);
+	}
+	nc.external_if = gw->cfg.external_if;
+	r = nat_kernel_add(&nc, &gw->nat, &why);
+	if (r < 0)
+		attach_error = why ? why : "kernel NAT failed";
+	return r;
+}
+
 int gateway_attach(struct network *net, const struct gateway_config *cfg)
 {
 	struct gateway *gw;
@@ -535,15 +577,31 @@ int gateway_attach(struct network *net, const struct gateway_config *cfg)
 		gw->cfg.dns = false;
 		r = 0;
 	}
-	if (r == 0)
-		r = network_add_port(net, &gw->base);
+	/* The host's side before the network sees the port: a failure leaves the network as it was. */
+	attach_error = "";
 	if (r == 0 && engine_host_tap)
 		gateway_host_new(gw, net);
+	if (r == 0 && net->mode == VMNET_SHARED_MODE_ && !gw->host) {
+		attach_error = engine_host_tap ? "shared mode: the host tap could not be created (see the daemon log)"
+					       : "shared mode needs the system vmnetd (root, for the host tap and kernel NAT); "
+						 "the rootless user NAT is not available yet";
+		r = -EPERM;
+	}
+	if (r == 0 && gw->host && nat_kernel_available())
+		r = gateway_nat_new(gw, net);
+	else if (r == 0 && net->mode == VMNET_SHARED_MODE_) {
+		attach_error = "shared mode: kernel NAT (nftables) is not available (see the daemon log)";
+		r = -EPERM;
+	}
+	if (r == 0)
+		r = network_add_port(net, &gw->base);
 	if (r < 0) {
-		log_warn("network %s: no gateway services: %s", net->name, strerror(-r));
+		log_warn("network %s: no gateway: %s", net->name, *attach_error ? attach_error : strerror(-r));
+		nat_kernel_remove(gw->nat);
+		host_tap_close(gw->host);
 		dhcp_server_free(gw->dhcp);
 		dns_proxy_free(gw->dns);
-		free(gw);
+		loop_defer_free(gw); /* the host tap's callback may already be queued */
 		return r;
 	}
 	net->gateway = gw;

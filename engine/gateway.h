@@ -31,6 +31,8 @@ struct gateway_config {
 	bool has_prefix;      /* prefix is set; otherwise a ULA derived from the network */
 	uint8_t prefix[16];   /* /64 */
 	char domain[64];      /* search domain for guests ("" = none) */
+	bool nat44, nat66;    /* shared mode: NAT to the outside world (kernel NAT, nat_kernel.c) */
+	const char *external_if; /* shared mode: only this uplink (NULL = any); not copied */
 	unsigned nres;        /* DHCP reservations: MAC -> address in the subnet */
 	struct gateway_reservation {
 		uint8_t mac[6];
@@ -51,8 +53,12 @@ extern uint32_t engine_dhcp_rate;
 extern bool engine_host_tap;
 
 /* Attach a gateway to a network that has a subnet; DHCPv4 is served from start+1..end.
+ * A shared-mode network needs its host tap and kernel NAT: without them this fails
+ * (-EPERM, or -errno) and *why says why (may be NULL).
  * Return: 0 (net->gateway set), or -errno. */
 int gateway_attach(struct network *net, const struct gateway_config *cfg);
+/* Why the last gateway_attach failed, for the client ("" when unknown). */
+const char *gateway_attach_error(void);
 /* Replace the gateway of a running network by one with cfg (settings changed). Return: 0 or -errno. */
 int gateway_reconfigure(struct network *net, const struct gateway_config *cfg);
 /* Once a second for every network: periodic router advertisements, DNS timeouts. */
@@ -76,6 +82,8 @@ struct dhcp_server *gateway_dhcp(const struct gateway *gw);
 const struct gateway_config *gateway_cfg(const struct gateway *gw);
 /* The host tap's name, or NULL. */
 const char *gateway_host_tap(const struct gateway *gw);
+/* The network's kernel NAT (shared mode, and the filter of host-mode networks with a host tap), or NULL. */
+struct nat_kernel *gateway_nat(const struct gateway *gw);
 /* The gateway's IPv6 addresses (link-local, global) and /64; false when IPv6 is off. */
 bool gateway_ip6(const struct gateway *gw, uint8_t ll[16], uint8_t global[16], uint8_t prefix[16]);
 

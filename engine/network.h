@@ -17,6 +17,10 @@
 #include "engine/port.h"
 
 #define NETWORK_MAX_PORTS 1024
+/* Modes, with vmnet's values (operating_modes_t). */
+#define VMNET_HOST_MODE_ 1000u
+#define VMNET_SHARED_MODE_ 1001u
+#define VMNET_BRIDGED_MODE_ 1002u
 
 struct fdb;
 

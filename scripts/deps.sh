@@ -6,6 +6,8 @@ set -eu
 PKGS=(
 	# build
 	meson ninja-build pkg-config clang libblocksruntime-dev uuid-dev
+	# kernel NAT of shared mode (libnftables; nftables for the tests to inspect tables)
+	libnftables-dev nftables
 	# sanitizers and libFuzzer runtime for clang 14
 	libclang-rt-14-dev
 	# compat test of the plain-C (_f) API

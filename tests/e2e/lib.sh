@@ -94,6 +94,7 @@ case "$1" in
 bound|renew)
 	ip addr flush dev "$interface"
 	ip addr add "$ip/$mask" dev "$interface"
+	[ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
 	echo "$ip $mask ${router:--} ${lease:--} ${dns:--} ${domain:--}" >"$LEASE_OUT"
 	;;
 esac
