@@ -33,6 +33,8 @@ enum ctl_type {
 	CTL_SHUTDOWN = 7,   /* -> {}; <- {} then the daemon exits (root or the daemon's owner) */
 	CTL_LEASES = 8,     /* -> {network?}; <- {networks: [{name, gateway, leases: [{mac, ip, hostname, expires_in}]}]} */
 	CTL_CONFIG = 9,     /* -> {network?, lines: ["key=value", ...]}; <- {network, subnet, running, file, settings...} */
+	CTL_FORWARD = 10,   /* port forwarding: add/remove/list (daemon/forward.c, docs/protocol.md) */
+	CTL_NETWORK = 11,   /* network objects: create/join/release, named networks (daemon/netdef.c, docs/protocol.md) */
 };
 
 struct ctl_hdr {

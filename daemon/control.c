@@ -131,6 +131,7 @@ void control_close(struct conn *c)
 			nconns--;
 			break;
 		}
+	netdef_conn_closed(c);
 	/* Persistent attachments were handed to the daemon; everything else goes with the client. */
 	for (struct network *n = network_list, *nn; n; n = nn) {
 		nn = n->next;
@@ -192,6 +193,31 @@ static void reply_error(struct conn *c, const struct ctl_hdr *req, uint32_t stat
 	xpc_release(d);
 }
 
+int control_reply(struct conn *c, const struct ctl_hdr *req, uint32_t status, void *dict, const int *fds, int nfds)
+{
+	return reply(c, req, status, dict, fds, nfds);
+}
+
+void control_reply_error(struct conn *c, const struct ctl_hdr *req, uint32_t status, const char *why)
+{
+	reply_error(c, req, status, why);
+}
+
+struct port *control_conn_port(const struct conn *c)
+{
+	return c->port;
+}
+
+uid_t control_conn_uid(const struct conn *c)
+{
+	return c->uid;
+}
+
+pid_t control_conn_pid(const struct conn *c)
+{
+	return c->pid;
+}
+
 /*
  * Fill the default host range, moving to the next free /24 when taken (as
  * macOS does): by another network, or, when networks get host taps, by an
@@ -247,8 +273,9 @@ static void identifier_host_port(struct network *n, const struct iface_req *req)
 		log_info("network %s: host tap carries %s", n->name, a);
 }
 
-/* Find or create the network a request names. */
-static uint32_t pick_network(struct iface_req *req, struct network **out, const char **why)
+/* Find or create the network a request names (gcfg: settings of a network created now, or NULL). */
+static uint32_t pick_network_cfg(struct iface_req *req, const struct gateway_config *override, struct network **out,
+				 const char **why)
 {
 	struct network *n;
 	struct in_addr net_addr;
@@ -303,7 +330,10 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 			char path[4200];
 
 			settings_path(base, n->mask, path, sizeof(path));
-			settings_load(path, base, n->mask, &gcfg); /* a bad file is logged; defaults are used */
+			if (override)
+				gcfg = *override;
+			else
+				settings_load(path, base, n->mask, &gcfg); /* a bad file is logged; defaults are used */
 		}
 		if (req->has_nat66) { /* vmnet_nat66_prefix: the /64 of the network */
 			gcfg.has_prefix = true;
@@ -319,6 +349,17 @@ static uint32_t pick_network(struct iface_req *req, struct network **out, const 
 	}
 	*out = n;
 	return VMNET_SUCCESS;
+}
+
+static uint32_t pick_network(struct iface_req *req, struct network **out, const char **why)
+{
+	return pick_network_cfg(req, NULL, out, why);
+}
+
+uint32_t control_pick_network(struct iface_req *req, const struct gateway_config *gcfg, struct network **out,
+			      const char **why)
+{
+	return pick_network_cfg(req, gcfg, out, why);
 }
 
 /* Choose the MAC: remembered for the interface id, or new. */
@@ -912,6 +953,12 @@ static bool dispatch_msg(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 		return true;
 	case CTL_CONFIG:
 		handle_config(c, h, d);
+		return true;
+	case CTL_FORWARD:
+		forward_handle(c, h, d);
+		return true;
+	case CTL_NETWORK:
+		netdef_handle(c, h, d, fds, nfds);
 		return true;
 	case CTL_SHUTDOWN:
 		if (c->uid != 0 && c->uid != opts.owner) {

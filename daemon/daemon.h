@@ -39,6 +39,33 @@ void control_check_netns(void);
 /* A port reported broken: close its owner (connection) or drop the attachment. */
 void control_port_broken(struct port *p);
 
+/* For request handlers outside control.c (forward.c, netdef.c). */
+struct ctl_hdr;
+struct gateway_config;
+struct iface_req;
+/* Reply to req (dict may be NULL). Return: 0 or -errno. */
+int control_reply(struct conn *c, const struct ctl_hdr *req, uint32_t status, void *dict, const int *fds, int nfds);
+/* Reply with a failure status and a human-readable reason (logged). */
+void control_reply_error(struct conn *c, const struct ctl_hdr *req, uint32_t status, const char *why);
+struct port *control_conn_port(const struct conn *c);  /* the interface started on c, or NULL */
+uid_t control_conn_uid(const struct conn *c);
+pid_t control_conn_pid(const struct conn *c);
+/*
+ * Find or create the network an interface request names, exactly as a start
+ * does. gcfg: the gateway settings of a network created now (NULL: from its
+ * settings file). Return: VMNET_SUCCESS and *out, or a status and *why.
+ */
+uint32_t control_pick_network(struct iface_req *req, const struct gateway_config *gcfg, struct network **out,
+			      const char **why);
+
+/* ---- port forwarding (forward.c): CTL_FORWARD ---- */
+void forward_handle(struct conn *c, const struct ctl_hdr *h, void *dict);
+
+/* ---- network objects and named networks (netdef.c): CTL_NETWORK ---- */
+void netdef_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds);
+/* A connection is going away: release what it held (pins of networks it created or joined). */
+void netdef_conn_closed(struct conn *c);
+
 /* ---- authorization (authz.c) ---- */
 /* Return: true when the peer with these credentials may use this daemon. */
 bool authz_allowed(uid_t uid, gid_t gid);

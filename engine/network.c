@@ -135,6 +135,8 @@ void network_remove_port(struct port *p)
 	for (struct port *q = net->ports; q; q = q->next)
 		if (!q->host_side)
 			return;
+	if (net->pins)
+		return; /* held by a network object or a named network */
 	/* Only host-side ports (the gateway) remain: the network goes. */
 	while (net->ports)
 		port_detach(net->ports);
@@ -143,8 +145,27 @@ void network_remove_port(struct port *p)
 
 void network_release_if_empty(struct network *net)
 {
-	if (net && !net->ports)
+	if (net && !net->ports && !net->pins)
 		network_free(net);
+}
+
+void network_pin(struct network *net)
+{
+	net->pins++;
+}
+
+void network_unpin(struct network *net)
+{
+	if (!net || !net->pins)
+		return;
+	if (--net->pins)
+		return;
+	for (struct port *q = net->ports; q; q = q->next)
+		if (!q->host_side)
+			return;
+	while (net->ports)
+		port_detach(net->ports);
+	network_free(net);
 }
 
 struct port *network_port_by_id(uint32_t id)

@@ -38,6 +38,7 @@ struct network {
 	struct gateway *gateway; /* the gateway port (also on the port list), or NULL */
 	struct port *flush_list;
 	struct port *input_port; /* whose frame the switch is forwarding (during output calls) */
+	unsigned pins;      /* holders besides guest ports (network objects, named networks): see network_pin */
 	uint64_t flood_frames, unknown_drops;
 	struct network *next;
 };
@@ -60,8 +61,15 @@ int network_new(uint32_t mode, struct network **out);
 int network_add_port(struct network *net, struct port *p);
 /* Detach and destroy a port; frees the network (and its gateway) when no guest port is left. */
 void network_remove_port(struct port *p);
-/* Free a network that has no ports (a start that failed half-way). */
+/* Free a network that has no ports (a start that failed half-way) and no pins. */
 void network_release_if_empty(struct network *net);
+/*
+ * Keep a network (and its gateway) alive without guests: a vmnet_network_ref
+ * or a named network holds a pin. Unpinning the last pin of a network without
+ * guests frees it.
+ */
+void network_pin(struct network *net);
+void network_unpin(struct network *net);
 /* Find a port by id or name across all networks. */
 struct port *network_port_by_id(uint32_t id);
 struct port *network_port_by_name(const char *name);
