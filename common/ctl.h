@@ -35,6 +35,7 @@ enum ctl_type {
 	CTL_CONFIG = 9,     /* -> {network?, lines: ["key=value", ...]}; <- {network, subnet, running, file, settings...} */
 	CTL_FORWARD = 10,   /* port forwarding: add/remove/list (daemon/forward.c, docs/protocol.md) */
 	CTL_NETWORK = 11,   /* network objects: create/join/release, named networks (daemon/netdef.c, docs/protocol.md) */
+	CTL_ATTACH_SOCKET = 12, /* VMM sockets: QEMU stream/dgram, vhost-user (daemon/attach_sock.c, docs/protocol.md) */
 };
 
 struct ctl_hdr {

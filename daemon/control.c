@@ -960,6 +960,9 @@ static bool dispatch_msg(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 	case CTL_NETWORK:
 		netdef_handle(c, h, d, fds, nfds);
 		return true;
+	case CTL_ATTACH_SOCKET:
+		attach_sock_handle(c, h, d, fds, nfds);
+		return true;
 	case CTL_SHUTDOWN:
 		if (c->uid != 0 && c->uid != opts.owner) {
 			reply_error(c, h, VMNET_NOT_AUTHORIZED, "only root or the daemon's owner may shut it down");

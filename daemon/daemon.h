@@ -61,6 +61,9 @@ uint32_t control_pick_network(struct iface_req *req, const struct gateway_config
 /* ---- port forwarding (forward.c): CTL_FORWARD ---- */
 void forward_handle(struct conn *c, const struct ctl_hdr *h, void *dict);
 
+/* ---- VMM socket attachments (attach_sock.c): CTL_ATTACH_SOCKET ---- */
+void attach_sock_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds);
+
 /* ---- network objects and named networks (netdef.c): CTL_NETWORK ---- */
 void netdef_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds);
 /* A connection is going away: release what it held (pins of networks it created or joined). */
