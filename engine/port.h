@@ -56,6 +56,8 @@ struct port {
 	char name[40];
 	bool isolated;  /* vmnet_enable_isolation: only the host side, never other guests */
 	bool host_side; /* the host's own port (host tap, services): isolation does not apply */
+	bool uplink;    /* a physical LAN (bridged mode): its MACs are not learned, and of its unicast
+			 * frames only those for a known guest are delivered (never flooded) */
 	bool has_mac;
 	uint8_t mac[6];
 	uint32_t max_frame; /* largest frame this port takes (MTU + 14) */

@@ -137,13 +137,17 @@ void switch_input(struct network *net, struct port *src, const struct frame *f)
 	src->st.rx_frames++;
 	src->st.rx_bytes += f->len;
 	net->input_port = src;
-	if (!(smac[0] & 1))
+	if (!(smac[0] & 1) && !src->uplink)
 		fdb_learn(net->fdb, smac, src, engine_now_sec);
 	if (!(dmac[0] & 1)) {
 		dst = fdb_lookup(net->fdb, dmac, engine_now_sec);
 		if (dst) {
 			if (dst != src)
 				deliver(net, src, dst, f);
+			return;
+		}
+		if (src->uplink) {
+			net->unknown_drops++; /* the LAN's own traffic: not for our guests */
 			return;
 		}
 	}

@@ -64,8 +64,49 @@ static void reset(struct rec_port **p, int n)
 		p[i]->got = 0;
 }
 
+/* A bridged network: guests g0, g1 and an uplink to the LAN. */
+static void test_uplink(void)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t g0m[6] = { 2, 0, 0, 0, 1, 0 }, g1m[6] = { 2, 0, 0, 0, 1, 1 };
+	static const uint8_t lanhost[6] = { 0x52, 0x54, 0, 0, 0, 7 }, other[6] = { 0x52, 0x54, 0, 0, 0, 8 };
+	struct network *n;
+	struct rec_port *p[3];
+
+	CHECK(network_new(1002, &n) == 0);
+	for (int i = 0; i < 3; i++)
+		p[i] = add(n);
+	p[2]->base.uplink = true;
+	/* guests make themselves known */
+	send_frame(n, p[0], bcast, g0m, 60);
+	send_frame(n, p[1], bcast, g1m, 60);
+	CHECK(p[2]->got == 2); /* guests' broadcasts go out to the LAN */
+	reset(p, 3);
+	/* LAN frames: for a guest -> that guest only; broadcast -> every guest; anything else -> nobody */
+	send_frame(n, p[2], g0m, lanhost, 60);
+	CHECK(p[0]->got == 1 && p[1]->got == 0);
+	send_frame(n, p[2], bcast, lanhost, 60);
+	CHECK(p[0]->got == 2 && p[1]->got == 1);
+	reset(p, 3);
+	send_frame(n, p[2], other, lanhost, 60); /* the LAN's own unicast traffic */
+	CHECK(p[0]->got == 0 && p[1]->got == 0 && n->unknown_drops == 1);
+	/* the uplink's source MACs are not learned: a guest's frame to a LAN host goes out by flooding */
+	send_frame(n, p[0], lanhost, g0m, 60);
+	CHECK(p[2]->got == 1 && p[1]->got == 1);
+	CHECK(fdb_lookup(n->fdb, lanhost, engine_now_sec) == NULL);
+	/* a LAN frame spoofing a guest's MAC as its source does not steal the guest's entry */
+	send_frame(n, p[2], bcast, g1m, 60);
+	reset(p, 3);
+	send_frame(n, p[0], g1m, g0m, 60);
+	CHECK(p[1]->got == 1 && p[2]->got == 0);
+	for (int i = 0; i < 3; i++)
+		network_remove_port(&p[i]->base);
+	loop_free_deferred();
+}
+
 int main(void)
 {
+	test_uplink();
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	static const uint8_t mcast[6] = { 0x33, 0x33, 0, 0, 0, 1 };
 	static const uint8_t m1[6] = { 2, 0, 0, 0, 0, 1 }, m2[6] = { 2, 0, 0, 0, 0, 2 }, m3[6] = { 2, 0, 0, 0, 0, 3 };
