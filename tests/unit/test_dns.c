@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "check.h"
 #include "common/log.h"
 #include "engine/dns.h"
@@ -56,42 +57,6 @@ static void capture(void *ctx, const uint8_t *frame, size_t len)
 	sent[nsent].len = len;
 	memcpy(sent[nsent].b, frame, len);
 	nsent++;
-}
-
-/* --- bytes --- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* The Internet checksum again, so that the proxy's is checked by other code. Return: the folded sum. */
-static uint16_t sum16(const uint8_t *p, size_t n, uint32_t acc)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		acc += (uint32_t)p[n - 1] << 8;
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
 }
 
 static uint32_t pseudo(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto, size_t len)
