@@ -1,0 +1,65 @@
+#!/bin/bash
+# Bridged mode: guests on a host interface's LAN. The "LAN" is a veth pair
+# whose far end sits in a namespace running a real DHCP server (dnsmasq) and
+# a web server; the near end is the host interface guests are bridged to.
+# Guests get their leases from the LAN's DHCP server, reach LAN services and
+# are reached from the LAN, reach each other; the host's own traffic on the
+# interface keeps working; link down/up recovers; promiscuous mode is left
+# when the daemon is killed; bad interface names are refused.
+. "$(dirname "$0")/lib.sh"
+
+LAN=$(add_netns lan)
+NIC="${TAG}n0"
+ip link add "$NIC" type veth peer name "${TAG}n1"
+ip link set "${TAG}n1" netns "$LAN"
+ip link set "$NIC" up
+ip addr add 10.55.0.2/24 dev "$NIC"  # the host's own address on this LAN
+ip -n "$LAN" addr add 10.55.0.1/24 dev "${TAG}n1"
+ip -n "$LAN" link set "${TAG}n1" up
+ip netns exec "$LAN" dnsmasq --keep-in-foreground --no-resolv --no-hosts --port=0 \
+	--interface="${TAG}n1" --bind-interfaces --dhcp-range=10.55.0.100,10.55.0.150,255.255.255.0,1h \
+	--dhcp-leasefile="$WORK/lan.leases" --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
+DNSMASQ_PID=$!
+mkdir -p "$WORK/www"; echo "hello from the lan $$" >"$WORK/www/index.html"
+ip netns exec "$LAN" python3 -m http.server --bind 10.55.0.1 --directory "$WORK/www" 8080 >"$WORK/http.log" 2>&1 &
+HTTP_PID=$!
+promiscuity() { ip -d link show dev "$NIC" | grep -o 'promiscuity [0-9]*' | cut -d' ' -f2; }
+
+start_daemon
+G=$(add_netns g); H=$(add_netns h)
+check_not "bridging to an unknown interface is refused" "$VMNET" attach --netns "$G" --bridge nosuch0
+check_not "bridging to a name longer than IFNAMSIZ is refused" "$VMNET" attach --netns "$G" --bridge averyveryverylongname0
+check_not "bridging to loopback is refused" "$VMNET" attach --netns "$G" --bridge lo
+check "attach g bridged to $NIC" "$VMNET" attach --netns "$G" --bridge "$NIC"
+check "the interface is promiscuous while bridged" test "$(promiscuity)" -ge 1
+check "g gets a lease from the LAN's own DHCP server" dhcp4 "$G" "$WORK/g.lease"
+read -r GIP _ GROUTER _ <"$WORK/g.lease"
+echo "g: $GIP"
+check "the lease is dnsmasq's (10.55.0.100-150)" sh -c "echo '$GIP' | grep -qE '^10\.55\.0\.1[0-5][0-9]$'"
+check "g fetches a page from the LAN" sh -c "ip netns exec '$G' curl -s -m 5 http://10.55.0.1:8080/ | grep -q 'hello from the lan $$'"
+check "the LAN pings g" ip netns exec "$LAN" ping -c 2 -i 0.2 -W 2 -q "$GIP"
+check "attach h bridged too" "$VMNET" attach --netns "$H" --bridge "$NIC"
+check "h gets a lease" dhcp4 "$H" "$WORK/h.lease"
+read -r HIP _ <"$WORK/h.lease"
+check "g and h reach each other" ip netns exec "$G" ping -c 2 -i 0.2 -W 2 -q "$HIP"
+check "the host's own traffic on $NIC still works" ping -c 2 -i 0.2 -W 2 -q 10.55.0.1
+"$VMNET" status >"$WORK/status.txt"; cat "$WORK/status.txt"
+check "vmnet status shows the uplink" grep -q "uplink *$NIC" "$WORK/status.txt"
+
+ip link set "$NIC" down
+check_not "link down: g loses the LAN" ip netns exec "$G" ping -c 1 -W 1 -q 10.55.0.1
+ip link set "$NIC" up
+for _ in $(seq 30); do ip netns exec "$G" ping -c 1 -W 1 -q 10.55.0.1 >/dev/null 2>&1 && break; sleep 0.2; done
+check "link up again: g reaches the LAN" ip netns exec "$G" ping -c 1 -W 2 -q 10.55.0.1
+
+kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=""
+check "promiscuous mode is left when the daemon is killed" test "$(promiscuity)" -eq 0
+
+start_daemon
+check "attach g again after the crash" "$VMNET" attach --netns "$G" --bridge "$NIC"
+ip link del "$NIC"
+for _ in $(seq 20); do "$VMNET" status | grep -q "uplink" || break; sleep 0.1; done
+check_not "a removed interface stops its uplink" sh -c "'$VMNET' status | grep -q 'uplink'"
+check "the daemon is still alive" daemon_alive
+kill "$DNSMASQ_PID" "$HTTP_PID" 2>/dev/null
+finish
