@@ -24,7 +24,7 @@
 #include "common/ctl.h"
 
 struct attach_args {
-	const char *netns, *tap, *ifname, *name, *network, *host_ip6, *subnet;
+	const char *netns, *tap, *ifname, *name, *network, *host_ip6, *subnet, *bridge;
 	bool isolated, has_ip, has_host_ip;
 	struct in_addr ip, host_ip;
 	int prefix, host_prefix;
@@ -38,7 +38,8 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		{ "ip", required_argument, NULL, 'i' },    { "ifname", required_argument, NULL, 'f' },
 		{ "name", required_argument, NULL, 'N' },  { "network", required_argument, NULL, 'w' },
 		{ "isolated", no_argument, NULL, 'I' },    { "host-ip", required_argument, NULL, 'H' },
-		{ "host-ip6", required_argument, NULL, '6' }, { "subnet", required_argument, NULL, 's' }, { 0 },
+		{ "host-ip6", required_argument, NULL, '6' }, { "subnet", required_argument, NULL, 's' },
+		{ "bridge", required_argument, NULL, 'B' }, { 0 },
 	};
 	int c;
 
@@ -55,6 +56,7 @@ static int parse_attach(int argc, char **argv, struct attach_args *a, bool run)
 		case 'I': a->isolated = true; break;
 		case '6': a->host_ip6 = optarg; break;
 		case 's': a->subnet = optarg; break;
+		case 'B': a->bridge = optarg; break;
 		case 'H':
 			if (tap_parse_cidr(optarg, &a->host_ip, &a->host_prefix) < 0) {
 				fprintf(stderr, "vmnet: --host-ip wants A.B.C.D/N, got '%s'\n", optarg);
@@ -94,7 +96,8 @@ static xpc_object_t attach_request(const struct attach_args *a, const char *name
 	if (nspath)
 		xpc_dictionary_set_string(d, "netns_path", nspath);
 	xpc_dictionary_set_string(d, "name", name);
-	xpc_dictionary_set_string(d, "network", a->network ? a->network : "default");
+	if (a->network || !a->bridge) /* --bridge names its network by the host interface */
+		xpc_dictionary_set_string(d, "network", a->network ? a->network : "default");
 	xpc_dictionary_set_bool(d, "persist", persist);
 	xpc_dictionary_set_bool(d, "isolation", a->isolated);
 	if (a->has_host_ip) {
@@ -108,6 +111,8 @@ static xpc_object_t attach_request(const struct attach_args *a, const char *name
 		xpc_dictionary_set_string(d, "vmnet_host_ipv6_address", a->host_ip6);
 	if (a->subnet)
 		xpc_dictionary_set_string(d, "subnet", a->subnet);
+	if (a->bridge)
+		xpc_dictionary_set_string(d, "bridge", a->bridge);
 	return d;
 }
 

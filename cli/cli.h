@@ -19,8 +19,13 @@ int cmd_status(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+/* attach_sock.c: socket options first, then cmd_attach / cmd_run. */
+int cmd_attach_any(int argc, char **argv);
+int cmd_run_any(int argc, char **argv);
 int cmd_shutdown(int argc, char **argv);
 int cmd_leases(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_network(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 
 #endif

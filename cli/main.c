@@ -22,17 +22,27 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "status", cmd_status, "status [--json]                       networks, interfaces and counters" },
-	{ "attach", cmd_attach,
+	{ "attach", cmd_attach_any,
 	  "attach (--netns NS | --tap DEV) [--ip A.B.C.D/N] [--ifname IF] [--name NAME]\n"
-	  "         [--network default|shared|UUID] [--subnet A.B.C.D/N] [--isolated]\n"
+	  "         [--network default|shared|UUID|NAME] [--subnet A.B.C.D/N] [--bridge IF] [--isolated]\n"
 	  "         [--host-ip A.B.C.D/N [--host-ip6 ADDR]]  (identifier networks: the host's own address)\n"
-	  "                                        attach a network namespace (a tap is created in it) or a host tap" },
+	  "                                        attach a network namespace (a tap is created in it) or a host tap\n"
+	  "       attach (--qemu-stream PATH | --dgram PATH) [--name NAME] [--network ...] [--isolated]\n"
+	  "                                        vmnetd listens on PATH for a VMM (QEMU -netdev stream/dgram, vfkit)" },
 	{ "detach", cmd_detach, "detach NAME                           remove an attachment" },
-	{ "run", cmd_run,
+	{ "run", cmd_run_any,
 	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|shared|UUID] [--subnet A.B.C.D/N] [--isolated] -- CMD [ARG...]\n"
-	  "                                        run CMD in a fresh network namespace attached to the network" },
+	  "                                        run CMD in a fresh network namespace attached to the network\n"
+	  "       run --fd N [--name NAME] [--network ...] [--isolated] -- VMM [ARG...]\n"
+	  "                                        run a VMM whose descriptor N is a stream socket on the network" },
 	{ "leases", cmd_leases, "leases [--json] [NETWORK]             DHCP leases: MAC, IP, hostname, expiry" },
 	{ "config", cmd_config, "config [NETWORK] [KEY=VALUE ...]      lease time, reservations, DHCP/DNS/IPv6 on or off" },
+	{ "forward", cmd_forward, "forward add|remove|list [--network NAME] ...\n                                        port forwards of a shared network (vmnet forward --help)" },
+	{ "network", cmd_network,
+	  "network create NAME [--mode host|shared] [--subnet A.B.C.D/N] [--prefix P::/64] [--mtu N] [--no-dhcp]\n"
+	  "         [--no-dns] [--no-nat44] [--no-nat66] [--no-router-adv] [--external IF] [--reserve MAC,IP]...\n"
+	  "       network list [--json] | network show NAME [--json] | network delete NAME\n"
+	  "                                        named networks, kept by vmnetd (attach --network NAME)" },
 	{ "shutdown", cmd_shutdown, "shutdown                              stop the vmnetd this user talks to" },
 };
 

@@ -100,7 +100,7 @@ static bool print_port(void *ctx, size_t i, xpc_object_t p)
 {
 	const char *mac = xpc_dictionary_get_string(p, "mac");
 
-	printf("  %-4" PRIu64 " %-5s %-16s %-17s %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %8" PRIu64 "%s%s\n",
+	printf("  %-4" PRIu64 " %-6s %-16s %-17s %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %8" PRIu64 "%s%s\n",
 	       xpc_dictionary_get_uint64(p, "id"), xpc_dictionary_get_string(p, "kind"),
 	       xpc_dictionary_get_string(p, "name"), mac ? mac : "-", xpc_dictionary_get_uint64(p, "rx_frames"),
 	       xpc_dictionary_get_uint64(p, "rx_bytes"), xpc_dictionary_get_uint64(p, "tx_frames"),
@@ -132,7 +132,7 @@ static bool print_network(void *ctx, size_t i, xpc_object_t n)
 		       xpc_dictionary_get_string(n, "gateway_mac"), g6 ? " and " : "", g6 ? g6 : "",
 		       xpc_dictionary_get_bool(n, "dhcp") ? "on" : "off", ht ? ht : "none");
 	}
-	printf("\n  %-4s %-5s %-16s %-17s %10s %12s %10s %12s %8s\n", "ID", "KIND", "NAME", "MAC", "RX-FRAMES", "RX-BYTES",
+	printf("\n  %-4s %-6s %-16s %-17s %10s %12s %10s %12s %8s\n", "ID", "KIND", "NAME", "MAC", "RX-FRAMES", "RX-BYTES",
 	       "TX-FRAMES", "TX-BYTES", "DROPS");
 	xpc_array_apply_f(xpc_dictionary_get_value(n, "ports"), NULL, print_port);
 	return true;

@@ -34,7 +34,7 @@ enum ctl_type {
 	CTL_LEASES = 8,     /* -> {network?}; <- {networks: [{name, gateway, leases: [{mac, ip, hostname, expires_in}]}]} */
 	CTL_CONFIG = 9,     /* -> {network?, lines: ["key=value", ...]}; <- {network, subnet, running, file, settings...} */
 	CTL_FORWARD = 10,   /* port forwarding: add/remove/list (daemon/forward.c, docs/protocol.md) */
-	CTL_NETWORK = 11,   /* network objects: create/join/release, named networks (daemon/netdef.c, docs/protocol.md) */
+	CTL_NETWORK = 11,   /* {op: create|join|define|list|show|delete, ...}: network objects, named networks (daemon/netdef.c, docs/protocol.md §8) */
 	CTL_ATTACH_SOCKET = 12, /* VMM sockets: QEMU stream/dgram, vhost-user (daemon/attach_sock.c, docs/protocol.md) */
 };
 

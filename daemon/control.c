@@ -9,6 +9,11 @@
  * way; a persistent attachment is owned by the daemon instead and lives until
  * `vmnet detach` or until its device disappears.
  *
+ * A connection may also hold a network object (netdef.c): closing the
+ * creator's connection destroys that network and disconnects every interface
+ * on it (control_drop_port); control_close is re-entrant for that reason
+ * (`closing`).
+ *
  * A connection whose peer fails authorization gets VMNET_NOT_AUTHORIZED for
  * its first request and is closed. A malformed message closes that one
  * connection; nothing a client sends can stop the daemon.
@@ -34,6 +39,7 @@
 #include "config.h"
 #include "daemon/daemon.h"
 #include "engine/dhcp.h"
+#include "daemon/bridged.h"
 #include "daemon/settings.h"
 #include "engine/gateway.h"
 #include "engine/port_host.h"
@@ -46,6 +52,7 @@ struct conn {
 	gid_t gid;
 	pid_t pid;
 	bool authorized;
+	bool closing; /* control_close() is tearing it down (it may come back through netdef) */
 	struct port *port; /* the interface started on this connection */
 	struct conn *next;
 };
@@ -109,6 +116,7 @@ void control_accept(int lfd)
 	c->pid = cred.pid;
 	c->authorized = authz_allowed(cred.uid, cred.gid);
 	c->src = (struct loop_src){ .type = EV_CONN, .fd = fd, .obj = c };
+	netdef_load(); /* named networks come up with the first client */
 	if (loop_add(&c->src, EPOLLIN) < 0) {
 		close(fd);
 		free(c);
@@ -125,6 +133,9 @@ void control_close(struct conn *c)
 {
 	struct conn **pp;
 
+	if (c->closing)
+		return;
+	c->closing = true;
 	for (pp = &conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -155,6 +166,20 @@ void control_close_all(void)
 {
 	while (conns)
 		control_close(conns);
+	netdef_shutdown();
+}
+
+void control_drop_port(struct port *p)
+{
+	struct conn *c = p->owner;
+
+	if (c && c->port == p && !c->closing) {
+		control_close(c); /* removes the port; the client's interface fails from now on */
+		return;
+	}
+	if (c && c->port == p)
+		c->port = NULL;
+	network_remove_port(p);
 }
 
 void control_port_broken(struct port *p)
@@ -283,6 +308,8 @@ static uint32_t pick_network_cfg(struct iface_req *req, const struct gateway_con
 	uint32_t st;
 	char a[INET_ADDRSTRLEN];
 
+	if (req->mode == VMNET_BRIDGED_MODE)
+		return bridged_pick_network(req, out, why);
 	if (req->has_net_id) {
 		n = network_find_uuid(req->mode, req->net_id);
 		if (!n && network_new(req->mode, &n) == 0) {
@@ -400,7 +427,7 @@ static void handle_start(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 	}
 	st = desc_parse(desc, &req, &why);
 	if (st == VMNET_SUCCESS)
-		st = pick_network(&req, &net, &why);
+		st = req.has_obj ? netdef_pick(c, &req, &net, &why) : pick_network(&req, &net, &why);
 	if (st != VMNET_SUCCESS) {
 		reply_error(c, h, st, why);
 		return;
@@ -522,7 +549,7 @@ static xpc_object_t network_status(const struct network *n, uint64_t skip, uint6
 	for (const struct port *p = n->ports; p; p = p->next) {
 		xpc_object_t ps;
 
-		if (p->host_side)
+		if (p == (struct port *)n->gateway)
 			continue; /* the gateway is described above */
 		if ((*index)++ < skip || *index > skip + STATUS_PAGE)
 			continue;
@@ -757,8 +784,10 @@ static int check_tap_fd(int fd)
 	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
-/* Which network an attachment names: "default" (or absent) or a network identifier UUID. */
-static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct network **net, const char **why)
+/* Which network an attachment names: "default" (or absent), "shared", a network identifier UUID, or the
+ * name of a named network or network object (netdef.c). */
+uint32_t attach_network(struct conn *c, xpc_object_t d, struct iface_req *req, struct network **net,
+			const char **why)
 {
 	static const char *const host_keys[] = { "vmnet_host_ip_address", "vmnet_host_subnet_mask",
 						 "vmnet_host_ipv6_address" };
@@ -768,7 +797,32 @@ static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct net
 	uint32_t st;
 
 	const char *subnet = xpc_dictionary_get_string(d, "subnet");
+	const char *bridge = xpc_dictionary_get_string(d, "bridge");
 	bool shared = name && !strcmp(name, "shared");
+
+	if (bridge) { /* bridged mode on a host interface */
+		xpc_dictionary_set_uint64(desc, "vmnet_operation_mode", VMNET_BRIDGED_MODE);
+		xpc_dictionary_set_string(desc, "vmnet_shared_interface_name", bridge);
+		memset(req, 0, sizeof(*req));
+		st = desc_parse(desc, req, why);
+		xpc_release(desc);
+		if (st == VMNET_SUCCESS && (name || subnet)) {
+			*why = "--bridge names the network by its host interface: no --network or --subnet with it";
+			return VMNET_INVALID_ARGUMENT;
+		}
+		return st == VMNET_SUCCESS ? pick_network(req, net, why) : st;
+	}
+
+	/* A named network, or a network object by its name. */
+	if (name && (st = netdef_attach_network(c, name, net, why)) != 0) {
+		xpc_release(desc);
+		memset(req, 0, sizeof(*req));
+		if (st == VMNET_SUCCESS && subnet) {
+			*why = "--subnet does not go with a named network (it has its own)";
+			return VMNET_INVALID_ARGUMENT;
+		}
+		return st;
+	}
 
 	/* The same checks as an API client's interface_desc: build one. */
 	xpc_dictionary_set_uint64(desc, "vmnet_operation_mode", shared ? VMNET_SHARED_MODE : VMNET_HOST_MODE);
@@ -793,7 +847,7 @@ static uint32_t attach_network(xpc_object_t d, struct iface_req *req, struct net
 	} else if (name && strcmp(name, "default") && strcmp(name, "host")) {
 		if (uuid_parse(name, id) < 0) {
 			xpc_release(desc);
-			*why = "network must be \"default\" (host mode), \"shared\" or a network identifier UUID";
+			*why = "network must be \"default\" (host mode), \"shared\", a network identifier UUID or the name of a defined network (vmnet network list)";
 			return VMNET_INVALID_ARGUMENT;
 		}
 		xpc_dictionary_set_uuid(desc, "vmnet_network_identifier", id);
@@ -863,7 +917,7 @@ static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_objec
 		reply_error(c, h, VMNET_INVALID_ARGUMENT, "attach needs a unique name shorter than 40 bytes");
 		return;
 	}
-	st = attach_network(d, &req, &net, &why);
+	st = attach_network(c, d, &req, &net, &why);
 	if (st != VMNET_SUCCESS) {
 		reply_error(c, h, st, why);
 		return;
@@ -899,11 +953,11 @@ static void handle_detach(struct conn *c, const struct ctl_hdr *h, xpc_object_t 
 	const char *name = xpc_dictionary_get_string(d, "name");
 	struct port *p = name ? network_port_by_name(name) : NULL;
 
-	if (!p || p->ops->kind[0] != 't' || (p->owner && p->owner != c)) {
+	if (!p || (p->ops->kind[0] != 't' && !attach_sock_detachable(p)) || (p->owner && p->owner != c)) {
 		reply_error(c, h, VMNET_INVALID_ARGUMENT, "no such attachment");
 		return;
 	}
-	log_info("tap %s detached", p->name);
+	log_info("%s %s detached", p->ops->kind, p->name);
 	network_remove_port(p);
 	reply(c, h, VMNET_SUCCESS, NULL, NULL, 0);
 }

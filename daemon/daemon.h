@@ -63,11 +63,38 @@ void forward_handle(struct conn *c, const struct ctl_hdr *h, void *dict);
 
 /* ---- VMM socket attachments (attach_sock.c): CTL_ATTACH_SOCKET ---- */
 void attach_sock_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds);
+/* May `vmnet detach` remove this port (a socket attachment or one of its connections)? */
+bool attach_sock_detachable(const struct port *p);
+/* Which network an attachment request names, as for taps (control.c). Return: VMNET_SUCCESS and *net, or a status and *why. */
+uint32_t attach_network(struct conn *c, void *d, struct iface_req *req, struct network **net, const char **why);
 
 /* ---- network objects and named networks (netdef.c): CTL_NETWORK ---- */
 void netdef_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds);
-/* A connection is going away: release what it held (pins of networks it created or joined). */
+/* A connection is going away: release what it held (a network it created goes, see docs/networks.md). */
 void netdef_conn_closed(struct conn *c);
+/* Load the named networks' definitions and start them (once; later calls do nothing). */
+void netdef_load(void);
+/* Daemon exit: stop every network object and named network (definitions stay on disk). */
+void netdef_shutdown(void);
+/*
+ * The network of a start request that names a network object
+ * (req->has_obj): it must exist, the token must match, the peer must be its
+ * creator's uid or root, and the mode must be the network's.
+ * Return: VMNET_SUCCESS and *out, or a status and *why.
+ */
+uint32_t netdef_pick(const struct conn *c, const struct iface_req *req, struct network **out, const char **why);
+/*
+ * An attachment's "network" naming a named network (or, for its creator's
+ * uid and root, a network object by its name); a stopped named network is
+ * started again. Return: 0 when name is none of these, else VMNET_SUCCESS
+ * and *out, or a status and *why.
+ */
+uint32_t netdef_attach_network(const struct conn *c, const char *name, struct network **out, const char **why);
+/*
+ * Take a guest port out of its network for good: a libvmnet interface's
+ * connection is closed (the client sees VMNET_FAILURE), a tap is detached.
+ */
+void control_drop_port(struct port *p);
 
 /* ---- authorization (authz.c) ---- */
 /* Return: true when the peer with these credentials may use this daemon. */
@@ -92,6 +119,10 @@ struct iface_req {
 	char shared_if[64];
 	bool has_nat66;
 	struct in6_addr nat66;
+	/* private keys set by vmnet_interface_start_with_network: the network object and its token */
+	bool has_obj, has_obj_token;
+	uuid_t obj_id;
+	uint8_t obj_token[16];
 };
 /* Parse and validate an interface_desc. Return: VMNET_SUCCESS or a vmnet_return_t; *why explains a failure. */
 uint32_t desc_parse(void *dict, struct iface_req *req, const char **why);

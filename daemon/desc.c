@@ -6,6 +6,11 @@
  * type is VMNET_INVALID_ARGUMENT; unknown keys are ignored (as macOS does).
  * Cross-key rules (start/end/mask all or none, identifiers only in host mode,
  * ...) are checked after the table pass.
+ *
+ * Two private keys come from vmnet_interface_start_with_network:
+ * vmnet.network.id (uuid) and vmnet.network.token (16 bytes of data) name a
+ * network object (daemon/netdef.c checks them); with them no address keys
+ * are accepted, since the network has its own.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -148,6 +153,25 @@ static uint32_t set_net_id(struct iface_req *r, xpc_object_t v, const char **why
 	return VMNET_SUCCESS;
 }
 
+/* vmnet.network.id / vmnet.network.token: private keys of vmnet_interface_start_with_network. */
+static uint32_t set_obj_id(struct iface_req *r, xpc_object_t v, const char **why)
+{
+	memcpy(r->obj_id, xpc_uuid_get_bytes(v), sizeof(uuid_t));
+	r->has_obj = true;
+	return VMNET_SUCCESS;
+}
+
+static uint32_t set_obj_token(struct iface_req *r, xpc_object_t v, const char **why)
+{
+	if (xpc_data_get_length(v) != sizeof(r->obj_token)) {
+		*why = "vmnet.network.token must be 16 bytes";
+		return VMNET_INVALID_ARGUMENT;
+	}
+	memcpy(r->obj_token, xpc_data_get_bytes_ptr(v), sizeof(r->obj_token));
+	r->has_obj_token = true;
+	return VMNET_SUCCESS;
+}
+
 static uint32_t set_shared_if(struct iface_req *r, xpc_object_t v, const char **why)
 {
 	const char *s = xpc_string_get_string_ptr(v);
@@ -195,6 +219,8 @@ static const struct desc_key {
 	{ "vmnet_enable_tso", XPC_TYPE_BOOL, set_tso },
 	{ "vmnet_enable_checksum_offload", XPC_TYPE_BOOL, set_csum },
 	{ "vmnet_enable_virtio_header", XPC_TYPE_BOOL, set_virtio },
+	{ "vmnet.network.id", XPC_TYPE_UUID, set_obj_id },
+	{ "vmnet.network.token", XPC_TYPE_DATA, set_obj_token },
 };
 
 static bool apply_key(void *ctx, const char *key, xpc_object_t v)
@@ -258,6 +284,14 @@ static uint32_t check_combinations(const struct iface_req *r, const char **why)
 	}
 	if (r->has_range && r->mode != VMNET_BRIDGED_MODE && check_range(r, why) != VMNET_SUCCESS)
 		return VMNET_INVALID_ARGUMENT;
+	if (r->has_obj != r->has_obj_token) {
+		*why = "vmnet.network.id and vmnet.network.token go together";
+		return VMNET_INVALID_ARGUMENT;
+	}
+	if (r->has_obj && (r->has_range || r->has_net_id || r->has_nat66 || r->shared_if[0])) {
+		*why = "an interface on a network object takes its addresses from the network: no address keys";
+		return VMNET_INVALID_ARGUMENT;
+	}
 	if (r->has_net_id && r->mode != VMNET_HOST_MODE) {
 		*why = "vmnet_network_identifier is only for host mode";
 		return VMNET_INVALID_ARGUMENT;
@@ -298,10 +332,6 @@ static uint32_t check_combinations(const struct iface_req *r, const char **why)
 /* What this release cannot do yet, said plainly. */
 static uint32_t check_supported(const struct iface_req *r, const char **why)
 {
-	if (r->mode == VMNET_BRIDGED_MODE) {
-		*why = "bridged mode is not available in this release yet; use host mode";
-		return VMNET_FAILURE;
-	}
 	if (r->csum_offload || r->virtio_hdr) {
 		*why = "checksum offload and the virtio-net header are not supported in this release yet";
 		return VMNET_INVALID_ARGUMENT;

@@ -9,9 +9,14 @@
  *   domain=vm.example
  *   prefix=fd00:1:2:3::/64
  *   reserve=02:00:00:00:00:01 192.168.128.50
+ *   forward=tcp,4,8080,192.168.64.2,80       (shared mode: PROTO,FAMILY,HOSTPORT,GUEST,PORT)
+ *   forward=udp,6,5353,fd00:1:2:3::20,53
  *
  * `vmnet config` sends its changes as lines of the same form (plus
- * "unreserve=MAC"; "reserve=MAC,IP" also works), so one parser checks both.
+ * "unreserve=MAC" and "unforward=PROTO,FAMILY,HOSTPORT"; "reserve=MAC,IP"
+ * also works), so one parser checks both. `vmnet forward` changes the
+ * forward lines through CTL_FORWARD (daemon/forward.c), which also checks
+ * that the host port is free.
  *
  * An unknown key or a bad value is an error for the whole file: the daemon
  * then logs the line and serves the network with defaults rather than with
@@ -133,6 +138,90 @@ static bool domain_ok(const char *v)
 	return true;
 }
 
+int settings_forward_parse(const char *v, struct nat_forward *f, bool full)
+{
+	char buf[128], *field[5], *save = NULL, *end;
+	unsigned long n;
+	int nf = 0;
+
+	if (strlen(v) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, v);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (nf == 5)
+			return -EINVAL;
+		field[nf++] = t;
+	}
+	if (nf != (full ? 5 : 3))
+		return -EINVAL;
+	memset(f, 0, sizeof(*f));
+	if (!strcmp(field[0], "tcp"))
+		f->proto = IPPROTO_TCP;
+	else if (!strcmp(field[0], "udp"))
+		f->proto = IPPROTO_UDP;
+	else
+		return -EINVAL;
+	if (!strcmp(field[1], "4"))
+		f->family = AF_INET;
+	else if (!strcmp(field[1], "6"))
+		f->family = AF_INET6;
+	else
+		return -EINVAL;
+	for (int i = 2; i < nf; i += 2) { /* the two ports: fields 2 and 4 */
+		n = strtoul(field[i], &end, 10);
+		if (*end || !*field[i] || field[i][0] == '-' || n == 0 || n > 65535)
+			return -EINVAL;
+		*(i == 2 ? &f->ext_port : &f->int_port) = (uint16_t)n;
+	}
+	if (full && inet_pton(f->family, field[3], f->addr) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+size_t settings_forward_format(const struct nat_forward *f, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	inet_ntop(f->family, f->addr, a, sizeof(a));
+	n = snprintf(buf, len, "%s,%d,%u,%s,%u", f->proto == IPPROTO_TCP ? "tcp" : "udp", f->family == AF_INET ? 4 : 6,
+		     f->ext_port, a, f->int_port);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* forward=...: a valid rule of the subnet (IPv6: of the prefix, when set), not a duplicate. */
+static int add_forward(struct gateway_config *cfg, struct in_addr base, struct in_addr mask, const char *v)
+{
+	struct in_addr gw4 = { .s_addr = htonl(ntohl(base.s_addr & mask.s_addr) + 1) };
+	struct nat_forward f;
+
+	if (settings_forward_parse(v, &f, true) < 0 ||
+	    gateway_forward_invalid(&f, gw4, mask, cfg->has_prefix ? cfg->prefix : NULL))
+		return -EINVAL;
+	for (unsigned i = 0; i < cfg->nfwd; i++)
+		if (cfg->fwd[i].proto == f.proto && cfg->fwd[i].family == f.family && cfg->fwd[i].ext_port == f.ext_port)
+			return -EINVAL;
+	if (cfg->nfwd == GATEWAY_FORWARD_MAX)
+		return -EINVAL;
+	cfg->fwd[cfg->nfwd++] = f;
+	return 0;
+}
+
+/* unforward=PROTO,FAMILY,HOSTPORT: drop that rule (absent: nothing to do). */
+static int drop_forward(struct gateway_config *cfg, const char *v)
+{
+	struct nat_forward f;
+
+	if (settings_forward_parse(v, &f, false) < 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < cfg->nfwd; i++)
+		if (cfg->fwd[i].proto == f.proto && cfg->fwd[i].family == f.family && cfg->fwd[i].ext_port == f.ext_port) {
+			cfg->fwd[i] = cfg->fwd[--cfg->nfwd];
+			break;
+		}
+	return 0;
+}
+
 static int parse_line(char *line, struct in_addr base, struct in_addr mask, struct gateway_config *cfg)
 {
 	char *eq = strchr(line, '='), *key = line, *v, *end;
@@ -193,7 +282,33 @@ static int parse_line(char *line, struct in_addr base, struct in_addr mask, stru
 			return -EINVAL;
 		return settings_reserve(cfg, base, mask, mac, ip);
 	}
+	if (!strcmp(key, "forward"))
+		return add_forward(cfg, base, mask, v);
+	if (!strcmp(key, "unforward"))
+		return drop_forward(cfg, v);
 	return -EINVAL;
+}
+
+/*
+ * IPv6 forwards against the prefix the text ended with (a prefix= line may
+ * come after them, or change under them in `vmnet config`): the settings
+ * must read back as they are written. Return: 0, or -EINVAL with err.
+ */
+static int forwards_in_prefix(const struct gateway_config *cfg, struct in_addr base, struct in_addr mask, char *err,
+			      size_t errlen)
+{
+	struct in_addr gw4 = { .s_addr = htonl(ntohl(base.s_addr & mask.s_addr) + 1) };
+	const char *bad;
+	char f[96];
+
+	for (unsigned i = 0; cfg->has_prefix && i < cfg->nfwd; i++)
+		if (cfg->fwd[i].family == AF_INET6 &&
+		    (bad = gateway_forward_invalid(&cfg->fwd[i], gw4, mask, cfg->prefix))) {
+			settings_forward_format(&cfg->fwd[i], f, sizeof(f));
+			snprintf(err, errlen, "forward=%s does not fit the prefix: %s (unforward= it first)", f, bad);
+			return -EINVAL;
+		}
+	return 0;
 }
 
 int settings_parse(const char *text, struct in_addr base, struct in_addr mask, struct gateway_config *cfg,
@@ -227,7 +342,7 @@ int settings_parse(const char *text, struct in_addr base, struct in_addr mask, s
 			return -EINVAL;
 		}
 	}
-	return 0;
+	return forwards_in_prefix(cfg, base, mask, err, errlen);
 }
 
 size_t settings_format(const struct gateway_config *cfg, char *buf, size_t len)
@@ -249,6 +364,12 @@ size_t settings_format(const struct gateway_config *cfg, char *buf, size_t len)
 
 		util_mac_to_string(cfg->res[i].mac, m);
 		PUT("reserve=%s %s\n", m, inet_ntop(AF_INET, &cfg->res[i].ip, a, sizeof(a)));
+	}
+	for (unsigned i = 0; i < cfg->nfwd; i++) {
+		char f[96];
+
+		settings_forward_format(&cfg->fwd[i], f, sizeof(f));
+		PUT("forward=%s\n", f);
 	}
 #undef PUT
 	if (n >= len)

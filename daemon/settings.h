@@ -1,13 +1,16 @@
 /*
  * settings.h — per-network settings of the gateway services (lease time,
- * reservations, which services run), kept in the state directory, one file
- * per subnet: <state>/network-A.B.C.D-N.conf. Read when a network on that
- * subnet is created; changed with `vmnet config` (CTL_CONFIG).
+ * reservations, which services run, port forwards), kept in the state
+ * directory, one file per subnet: <state>/network-A.B.C.D-N.conf. Read when
+ * a network on that subnet is created; changed with `vmnet config`
+ * (CTL_CONFIG) and, for the port forwards of shared networks, `vmnet
+ * forward` (CTL_FORWARD).
  */
 #ifndef VMNET_DAEMON_SETTINGS_H
 #define VMNET_DAEMON_SETTINGS_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine/gateway.h"
@@ -35,5 +38,14 @@ int settings_save(const char *path, const struct gateway_config *cfg);
 int settings_reserve(struct gateway_config *cfg, struct in_addr base, struct in_addr mask, const uint8_t mac[6],
 		     struct in_addr ip);
 int settings_unreserve(struct gateway_config *cfg, const uint8_t mac[6]);
+/*
+ * A port forward as the settings file writes it: "PROTO,FAMILY,HOSTPORT,GUEST,PORT"
+ * (tcp|udp, 4|6, ports 1-65535, the guest's address); with full false only
+ * "PROTO,FAMILY,HOSTPORT" (unforward=). Syntax only: gateway_forward_invalid()
+ * checks the address against the network. Return: 0 and *f, or -EINVAL.
+ */
+int settings_forward_parse(const char *v, struct nat_forward *f, bool full);
+/* Format f in that form. Return: the length (as snprintf). */
+size_t settings_forward_format(const struct nat_forward *f, char *buf, size_t len);
 
 #endif

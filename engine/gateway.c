@@ -14,6 +14,23 @@
  * upstream, periodic router advertisements) are pushed at once, outside any
  * batch. The queue is fixed-size (GW_TXQ frames): no allocation per packet;
  * overflow drops.
+ *
+ * Port forwards (shared mode). A forward sends what reaches a port of the
+ * host to a guest's address and port; nat_kernel.c does it with DNAT rules
+ * in the network's nftables table. The gateway owns the list: it lives in
+ * its gateway_config (so `vmnet config`, which replaces the gateway, and the
+ * settings file keep it) and is re-applied when a gateway is attached. For
+ * every rule in force the gateway holds the host port: a socket bound to the
+ * wildcard address of that family and protocol (IPv6 sockets are v6-only), never
+ * listened on or read. Binding it is also the conflict check: a host service
+ * already on the port makes the bind, and so the rule, fail; while the rule
+ * lives no host service can take the port and then silently lose its
+ * traffic to the DNAT. A rule whose port is taken when the gateway is
+ * attached (after a restart) is kept in the list but not put in force
+ * (logged; gateway_forward_active() says so). The host's own 127.0.0.1
+ * reaches IPv4 forwards through the DNAT (nat_kernel.c); ::1 cannot be
+ * rewritten, so for IPv6 forwards the held socket itself serves [::1]:PORT
+ * and a relay carries it to the guest (fwd_relay.c).
  */
 #include "engine/gateway.h"
 
@@ -22,11 +39,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/cursor.h"
 #include "common/log.h"
 #include "engine/dhcp.h"
 #include "engine/dns.h"
+#include "engine/fwd_relay.h"
 #include "engine/ip6.h"
 #include "engine/loop.h"
 #include "engine/nat_kernel.h"
@@ -64,6 +84,8 @@ struct gateway {
 	bool in_output; /* inside the switch's batch: replies wait for flush() */
 	struct host_tap *host; /* the host's side, when vmnetd may create it */
 	struct nat_kernel *nat; /* its nftables table */
+	int fwd_hold[GATEWAY_FORWARD_MAX]; /* the held host port of cfg.fwd[i]; -1: the rule is not in force */
+	struct fwd_relay *fwd_relay[GATEWAY_FORWARD_MAX]; /* IPv6 rules: the host's [::1] relayed (fwd_relay.c) */
 	unsigned txq_len;
 	uint16_t txq_size[GW_TXQ];
 	uint8_t txq[GW_TXQ][GW_FRAME_MAX];
@@ -356,10 +378,13 @@ static void gw_flush(struct port *p)
 	}
 }
 
+static void forward_release_all(struct gateway *gw);
+
 static void gw_destroy(struct port *p)
 {
 	struct gateway *gw = (struct gateway *)p;
 
+	forward_release_all(gw);
 	if (p->net && p->net->gateway == gw)
 		p->net->gateway = NULL;
 	dhcp_server_free(gw->dhcp);
@@ -517,9 +542,268 @@ const char *gateway_attach_error(void)
 	return attach_error;
 }
 
+/* ---- port forwards ---- */
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : "udp";
+}
+
+/* Is the IPv6 address a possible guest address (unicast, not loopback, link-local or v4-mapped)? */
+static bool addr6_unicast(const uint8_t a[16])
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	bool low_zero = true;
+
+	for (int i = 0; i < 15; i++)
+		low_zero &= a[i] == 0;
+	if (low_zero) /* :: and ::1 */
+		return false;
+	return a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && memcmp(a, v4mapped, sizeof(v4mapped));
+}
+
+const char *gateway_forward_invalid(const struct nat_forward *f, struct in_addr gw4, struct in_addr mask,
+				    const uint8_t *prefix6)
+{
+	static const uint8_t iid_zero[8], iid_gateway[8] = { [7] = 1 };
+
+	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP)
+		return "the protocol must be tcp (6) or udp (17)";
+	if (f->ext_port == 0 || f->int_port == 0)
+		return "ports must be 1-65535 (port 0 cannot be forwarded)";
+	if (f->family == AF_INET) {
+		uint32_t a, g = ntohl(gw4.s_addr), m = ntohl(mask.s_addr);
+
+		memcpy(&a, f->addr, 4);
+		a = ntohl(a);
+		if ((a & m) != (g & m))
+			return "the guest address is outside the network's subnet";
+		if ((a & ~m) == 0 || (a & ~m) == ~m)
+			return "the guest address is the subnet's network or broadcast address";
+		if (a == g)
+			return "the guest address is the gateway's (the host's own address on the network)";
+		return NULL;
+	}
+	if (f->family != AF_INET6)
+		return "the address family must be IPv4 or IPv6";
+	if (!addr6_unicast(f->addr))
+		return "the guest address must be a global or unique-local IPv6 unicast address";
+	if (prefix6 && memcmp(f->addr, prefix6, 8))
+		return "the guest address is outside the network's /64 prefix";
+	if (prefix6 && !memcmp(f->addr + 8, iid_gateway, 8))
+		return "the guest address is the gateway's (the host's own address on the network)";
+	if (prefix6 && !memcmp(f->addr + 8, iid_zero, 8))
+		return "the guest address is the prefix's subnet-router anycast address";
+	return NULL;
+}
+
+/* Bind the host port of f (wildcard address, v6-only for IPv6; never listened on). Return: the socket or -errno. */
+static int forward_hold(const struct nat_forward *f)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(f->ext_port) };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(f->ext_port) };
+	int type = f->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, one = 1, r;
+	int fd = socket(f->family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -errno;
+	/*
+	 * No SO_REUSEADDR: any other socket on the port, listening or not, makes this fail, and
+	 * while we hold it no other socket can bind it. The exception is IPv6 TCP, whose socket
+	 * listens for the [::1] relay: a listener already keeps everyone else out, and without
+	 * the flag the TIME_WAIT of a relayed connection would block the port for a minute
+	 * after its rule went (or the daemon restarted).
+	 */
+	if (f->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (f->family == AF_INET6 && f->proto == IPPROTO_TCP &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	/* IPv4: never read, a datagram that got past the DNAT is not kept for long (IPv6: the relay reads). */
+	if (f->family == AF_INET)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one));
+	if (f->family == AF_INET ? bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0
+				 : bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Why a host port could not be held, for logs and clients. Return: msg. */
+static const char *forward_hold_error(const struct nat_forward *f, int r, char *msg, size_t len)
+{
+	if (r == -EADDRINUSE)
+		snprintf(msg, len, "%s port %u (IPv%d) is in use on the host", proto_name(f->proto), f->ext_port,
+			 f->family == AF_INET ? 4 : 6);
+	else if (r == -EACCES || r == -EPERM)
+		snprintf(msg, len, "%s port %u is a privileged port that vmnetd may not bind", proto_name(f->proto),
+			 f->ext_port);
+	else
+		snprintf(msg, len, "cannot hold %s port %u on the host: %s", proto_name(f->proto), f->ext_port,
+			 strerror(-r));
+	return msg;
+}
+
+static int forward_find(const struct gateway_config *c, uint8_t proto, uint8_t family, uint16_t ext_port)
+{
+	for (unsigned i = 0; i < c->nfwd; i++)
+		if (c->fwd[i].proto == proto && c->fwd[i].family == family && c->fwd[i].ext_port == ext_port)
+			return (int)i;
+	return -1;
+}
+
+/* Rule i is in force: for IPv6 the host's [::1] gets a relay (without one it just does not reach the guest). */
+static void forward_relay_start(struct gateway *gw, unsigned i)
+{
+	const struct nat_forward *f = &gw->cfg.fwd[i];
+	int r;
+
+	if (f->family != AF_INET6)
+		return;
+	if ((r = fwd_relay_new(gw->fwd_hold[i], f, &gw->fwd_relay[i])) < 0)
+		log_warn("port forward %s %u: no relay for the host's [::1]: %s", proto_name(f->proto), f->ext_port,
+			 strerror(-r));
+}
+
+/* Rule i is no longer in force: its relay and held port go. */
+static void forward_release(struct gateway *gw, unsigned i)
+{
+	fwd_relay_free(gw->fwd_relay[i]);
+	gw->fwd_relay[i] = NULL;
+	if (gw->fwd_hold[i] >= 0)
+		close(gw->fwd_hold[i]);
+	gw->fwd_hold[i] = -1;
+}
+
+static void forward_release_all(struct gateway *gw)
+{
+	for (unsigned i = 0; i < GATEWAY_FORWARD_MAX; i++)
+		forward_release(gw, i);
+}
+
+/*
+ * A new gateway's forwards: hold the host port of every valid rule and list
+ * those in `on` for the new table. A rule that cannot be put in force stays
+ * in the configuration, logged. Return: how many are in `on`.
+ */
+static unsigned forward_hold_all(struct gateway *gw, const struct network *net, struct nat_forward *on)
+{
+	const struct gateway_config *c = &gw->cfg;
+	unsigned n = 0;
+	char msg[160], a[INET6_ADDRSTRLEN];
+
+	for (unsigned i = 0; i < c->nfwd; i++) {
+		const struct nat_forward *f = &c->fwd[i];
+		const char *bad = gateway_forward_invalid(f, gw->addr, gw->mask, gw->has_ip6 ? gw->ip6.prefix : NULL);
+		int fd = -1;
+
+		if (!bad && f->family == AF_INET6 && !gw->has_ip6)
+			bad = "IPv6 is off on this network";
+		if (!bad && forward_find(c, f->proto, f->family, f->ext_port) != (int)i)
+			bad = "a duplicate of an earlier rule";
+		if (!bad && (fd = forward_hold(f)) < 0)
+			bad = forward_hold_error(f, fd, msg, sizeof(msg));
+		if (bad) {
+			log_warn("network %s: port forward %s %u -> %s port %u not in force: %s", net->name,
+				 proto_name(f->proto), f->ext_port, inet_ntop(f->family, f->addr, a, sizeof(a)),
+				 f->int_port, bad);
+			continue;
+		}
+		gw->fwd_hold[i] = fd;
+		on[n++] = *f;
+	}
+	return n;
+}
+
+int gateway_forward_add(struct gateway *gw, const struct nat_forward *f, const char **why)
+{
+	static char msg[200];
+	struct gateway_config *c = &gw->cfg;
+	char a[INET6_ADDRSTRLEN];
+	int i, fd, r;
+
+	*why = NULL;
+	if (!gw->nat || !gw->base.net || gw->base.net->mode != VMNET_SHARED_MODE_) {
+		*why = "port forwarding needs a shared-mode network";
+		return -EINVAL;
+	}
+	if ((*why = gateway_forward_invalid(f, gw->addr, gw->mask, gw->has_ip6 ? gw->ip6.prefix : NULL)))
+		return -EINVAL;
+	if (f->family == AF_INET6 && !gw->has_ip6) {
+		*why = "IPv6 is off on this network";
+		return -EINVAL;
+	}
+	if ((i = forward_find(c, f->proto, f->family, f->ext_port)) >= 0) {
+		snprintf(msg, sizeof(msg), "%s port %u (IPv%d) is already forwarded, to %s port %u%s", proto_name(f->proto),
+			 f->ext_port, f->family == AF_INET ? 4 : 6,
+			 inet_ntop(f->family, c->fwd[i].addr, a, sizeof(a)), c->fwd[i].int_port,
+			 gw->fwd_hold[i] < 0 ? " (not in force)" : "");
+		*why = msg;
+		return -EEXIST;
+	}
+	if (c->nfwd == GATEWAY_FORWARD_MAX) {
+		*why = "too many port forwards on this network";
+		return -ENOSPC;
+	}
+	if ((fd = forward_hold(f)) < 0) {
+		*why = forward_hold_error(f, fd, msg, sizeof(msg));
+		return fd;
+	}
+	if ((r = nat_kernel_forward_add(gw->nat, f)) < 0) {
+		close(fd);
+		*why = r == -EEXIST ? "the rule is already installed" : "nftables refused the rule (see the daemon log)";
+		return r;
+	}
+	c->fwd[c->nfwd] = *f;
+	gw->fwd_hold[c->nfwd] = fd;
+	forward_relay_start(gw, c->nfwd++);
+	return 0;
+}
+
+int gateway_forward_remove(struct gateway *gw, uint8_t proto, uint8_t family, uint16_t ext_port, const char **why)
+{
+	static char msg[120];
+	struct gateway_config *c = &gw->cfg;
+	int i = forward_find(c, proto, family, ext_port), r;
+
+	*why = NULL;
+	if (i < 0) {
+		snprintf(msg, sizeof(msg), "no forward of %s port %u (IPv%d) on this network",
+			 proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?", ext_port,
+			 family == AF_INET ? 4 : 6);
+		*why = msg;
+		return -ENOENT;
+	}
+	if (gw->fwd_hold[i] >= 0) {
+		r = gw->nat ? nat_kernel_forward_remove(gw->nat, proto, family, ext_port) : 0;
+		if (r < 0 && r != -ENOENT) {
+			*why = "nftables refused to remove the rule (see the daemon log)";
+			return r;
+		}
+	}
+	forward_release(gw, (unsigned)i);
+	c->nfwd--;
+	c->fwd[i] = c->fwd[c->nfwd];
+	gw->fwd_hold[i] = gw->fwd_hold[c->nfwd];
+	gw->fwd_relay[i] = gw->fwd_relay[c->nfwd];
+	gw->fwd_hold[c->nfwd] = -1;
+	gw->fwd_relay[c->nfwd] = NULL;
+	return 0;
+}
+
+bool gateway_forward_active(const struct gateway *gw, unsigned i)
+{
+	return i < gw->cfg.nfwd && gw->fwd_hold[i] >= 0;
+}
+
 /* The host tap's nftables table: NAT for shared networks, the forwarding filter for host ones. */
 static int gateway_nat_new(struct gateway *gw, const struct network *net)
 {
+	static struct nat_forward on[GATEWAY_FORWARD_MAX];
+	const struct nat_forward *installed;
 	struct nat_kernel_config nc;
 	const char *why = NULL;
 	int r;
@@ -536,9 +820,19 @@ static int gateway_nat_new(struct gateway *gw, const struct network *net)
 		memcpy(nc.prefix6, gw->ip6.prefix, 16);
 	}
 	nc.external_if = gw->cfg.external_if;
+	if (nc.shared) {
+		nc.nfwd = forward_hold_all(gw, net, on);
+		nc.fwd = on;
+	}
 	r = nat_kernel_add(&nc, &gw->nat, &why);
 	if (r < 0)
 		attach_error = why ? why : "kernel NAT failed";
+	else if (nc.nfwd && nat_kernel_forwards(gw->nat, &installed) == 0)
+		forward_release_all(gw); /* nftables took the table but not the forwards (logged) */
+	else
+		for (unsigned i = 0; i < gw->cfg.nfwd; i++)
+			if (gw->fwd_hold[i] >= 0)
+				forward_relay_start(gw, i);
 	return r;
 }
 
@@ -553,6 +847,10 @@ int gateway_attach(struct network *net, const struct gateway_config *cfg)
 	if (!gw)
 		return -ENOMEM;
 	gw->cfg = *cfg;
+	for (unsigned i = 0; i < GATEWAY_FORWARD_MAX; i++)
+		gw->fwd_hold[i] = -1;
+	if (gw->cfg.nfwd > GATEWAY_FORWARD_MAX)
+		gw->cfg.nfwd = GATEWAY_FORWARD_MAX;
 	gw->base.ops = &gateway_ops;
 	gw->base.host_side = true;
 	gw->base.max_frame = 65550; /* takes every frame; serves only those up to GW_FRAME_MAX */
@@ -597,6 +895,7 @@ int gateway_attach(struct network *net, const struct gateway_config *cfg)
 		r = network_add_port(net, &gw->base);
 	if (r < 0) {
 		log_warn("network %s: no gateway: %s", net->name, *attach_error ? attach_error : strerror(-r));
+		forward_release_all(gw);
 		nat_kernel_remove(gw->nat);
 		host_tap_close(gw->host);
 		dhcp_server_free(gw->dhcp);
@@ -650,6 +949,8 @@ void gateway_tick_all(void)
 			continue;
 		if (gw->dns)
 			dns_tick(gw->dns, engine_now_sec);
+		for (unsigned i = 0; i < gw->cfg.nfwd; i++)
+			fwd_relay_tick(gw->fwd_relay[i], engine_now_sec);
 		gateway_ra_tick(gw);
 		gw_push(gw);
 	}

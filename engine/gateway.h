@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/nat_kernel.h"
 #include "engine/network.h"
 
 struct gateway;
@@ -20,6 +21,8 @@ struct dhcp_server;
 #define GATEWAY_LEASE_TIME 86400
 
 #define GATEWAY_RESERVE_MAX 256
+/* Port forwards per network (shared mode). */
+#define GATEWAY_FORWARD_MAX NAT_FORWARD_MAX
 
 /* Which services a gateway runs, and how. gateway_config_default() fills the defaults. */
 struct gateway_config {
@@ -38,6 +41,8 @@ struct gateway_config {
 		uint8_t mac[6];
 		struct in_addr ip;
 	} res[GATEWAY_RESERVE_MAX];
+	unsigned nfwd;        /* shared mode: port forwards (host port -> guest), see gateway_forward_add */
+	struct nat_forward fwd[GATEWAY_FORWARD_MAX];
 };
 void gateway_config_default(struct gateway_config *cfg);
 
@@ -86,5 +91,32 @@ const char *gateway_host_tap(const struct gateway *gw);
 struct nat_kernel *gateway_nat(const struct gateway *gw);
 /* The gateway's IPv6 addresses (link-local, global) and /64; false when IPv6 is off. */
 bool gateway_ip6(const struct gateway *gw, uint8_t ll[16], uint8_t global[16], uint8_t prefix[16]);
+
+/*
+ * Port forwards of a shared network (theory of operation in gateway.c).
+ *
+ * gateway_forward_invalid: can f be a forward of the network whose gateway has
+ * address gw4 and netmask mask, and /64 prefix6 (NULL: not known yet, the
+ * IPv6 address is then checked for its kind only)? TCP or UDP, AF_INET or
+ * AF_INET6, both ports non-zero, the guest address a host address of the
+ * subnet (or of the /64) other than the gateway's.
+ * Return: NULL when it can, else a sentence saying why not.
+ */
+const char *gateway_forward_invalid(const struct nat_forward *f, struct in_addr gw4, struct in_addr mask,
+				    const uint8_t *prefix6);
+/*
+ * Add a forward to a running shared network: checked as above, refused when
+ * the same protocol, family and host port is forwarded already (-EEXIST) or
+ * the host port is in use on the host (-EADDRINUSE; -EACCES for a privileged
+ * port the daemon may not bind), then the host port is held (a socket bound
+ * to it, so that no host service takes it while the rule lives) and the
+ * nftables rules installed. On success the rule is part of gateway_cfg(gw).
+ * Return: 0, or -errno with *why a sentence for the client.
+ */
+int gateway_forward_add(struct gateway *gw, const struct nat_forward *f, const char **why);
+/* Remove one (by protocol, family, host port). Return: 0, -ENOENT (no such forward), or -errno; *why. */
+int gateway_forward_remove(struct gateway *gw, uint8_t proto, uint8_t family, uint16_t ext_port, const char **why);
+/* Is forward i of gateway_cfg(gw) in force (its host port held, its rules installed)? */
+bool gateway_forward_active(const struct gateway *gw, unsigned i);
 
 #endif

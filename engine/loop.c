@@ -20,6 +20,13 @@ int loop_add(struct loop_src *s, uint32_t events)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0 ? -errno : 0;
 }
 
+int loop_mod(struct loop_src *s, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	return epoll_ctl(epfd, EPOLL_CTL_MOD, s->fd, &ev) < 0 ? -errno : 0;
+}
+
 void loop_del(struct loop_src *s)
 {
 	if (s->fd >= 0 && !s->dead)

@@ -33,6 +33,8 @@ struct loop_src {
 /* Return: 0 or -errno. */
 int loop_init(void);
 int loop_add(struct loop_src *s, uint32_t events);
+/* Change the events watched on a registered source (EPOLLOUT on and off). Return: 0 or -errno. */
+int loop_mod(struct loop_src *s, uint32_t events);
 void loop_del(struct loop_src *s);
 /* Free ptr after the current batch of events has been dispatched, so that an
  * event fetched in the same batch never points at freed memory. */

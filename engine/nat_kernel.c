@@ -173,9 +173,9 @@ static size_t put_forwards(const struct nat_kernel *nk, size_t n, bool from_outs
 		if (f->family == AF_INET)
 			PUT("\t\t%smeta nfproto ipv4 fib daddr type local %s dport %u dnat ip to %s:%u\n", in, l4,
 			    f->ext_port, a, f->int_port);
-		else
-			PUT("\t\t%smeta nfproto ipv6 fib daddr type local %s dport %u dnat ip6 to [%s]:%u\n", in, l4,
-			    f->ext_port, a, f->int_port);
+		else /* ::1 may not leave the host (RFC 4291 §2.5.3): never rewrite it, the packet would be dropped */
+			PUT("\t\t%smeta nfproto ipv6 ip6 daddr != ::1 fib daddr type local %s dport %u dnat ip6 to [%s]:%u\n",
+			    in, l4, f->ext_port, a, f->int_port);
 	}
 	return n;
 }
@@ -293,7 +293,18 @@ int nat_kernel_add(const struct nat_kernel_config *cfg, struct nat_kernel **out,
 	snprintf(nk->table, sizeof(nk->table), "%s%s_", NAT_TABLE_PREFIX, instance_tag);
 	for (const char *c = nk->host_if; *c; c++) /* nft identifiers: letters, digits, '_' */
 		nk->table[strlen(nk->table)] = (*c == '-') ? '_' : *c;
-	if ((r = nat_apply(nk, err, sizeof(err))) < 0) {
+	nk->cfg.fwd = NULL;
+	nk->cfg.nfwd = 0;
+	if (cfg->shared && cfg->fwd)
+		for (unsigned i = 0; i < cfg->nfwd && nk->nfwd < NAT_FORWARD_MAX; i++)
+			nk->fwd[nk->nfwd++] = cfg->fwd[i];
+	r = nk->nfwd ? nat_apply(nk, err, sizeof(err)) : -ENOENT;
+	if (r < 0 && nk->nfwd) {
+		log_warn("nat: table for %s: its %u port forwards refused (%s); installed without them", nk->host_if,
+			 nk->nfwd, err);
+		nk->nfwd = 0;
+	}
+	if (r < 0 && (r = nat_apply(nk, err, sizeof(err))) < 0) {
 		log_warn("nat: table for %s: %s", nk->host_if, err);
 		*why = "nftables refused the network's rules (see the daemon log)";
 		free(nk);

@@ -28,6 +28,8 @@ struct nat_kernel_config {
 	bool has_prefix6;
 	uint8_t prefix6[16];     /* /64 */
 	const char *external_if; /* (shared) only this uplink; NULL = any interface but ours */
+	const struct nat_forward *fwd; /* (shared) port forwards installed with the table (copied) */
+	unsigned nfwd;
 };
 
 struct nat_forward {
@@ -52,15 +54,18 @@ bool nat_kernel_available(void);
 
 /*
  * Install a network's table and, for shared networks, switch on IPv4 (and,
- * with nat66, IPv6) forwarding. Return: 0 and *out, or -errno; why: a
- * sentence for the client when it fails.
+ * with nat66, IPv6) forwarding. The port forwards of cfg go in with the table
+ * in the same transaction; should nftables refuse them, the table is installed
+ * without them (logged) and nat_kernel_forwards() tells which are in.
+ * Return: 0 and *out, or -errno; why: a sentence for the client when it fails.
  */
 int nat_kernel_add(const struct nat_kernel_config *cfg, struct nat_kernel **out, const char **why);
 /* Remove a network's table (NULL is fine). */
 void nat_kernel_remove(struct nat_kernel *nk);
 /*
  * Port forwards: traffic to a host address on ext_port (from outside and from
- * the host itself, 127.0.0.1 included for IPv4) goes to the guest.
+ * the host itself, 127.0.0.1 included for IPv4; not ::1, which the kernel
+ * cannot send to another host) goes to the guest.
  * Return: 0, -EEXIST (same protocol, family and port), -ENOENT (remove: no
  * such rule), -ENOSPC, or -errno from nftables.
  */

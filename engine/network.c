@@ -25,7 +25,7 @@ struct network *network_find_uuid(uint32_t mode, const uuid_t id)
 struct network *network_find_subnet(uint32_t mode, struct in_addr start, struct in_addr mask)
 {
 	for (struct network *n = network_list; n; n = n->next)
-		if (n->mode == mode && !n->has_uuid && n->has_subnet && n->mask.s_addr == mask.s_addr &&
+		if (n->mode == mode && !n->has_uuid && !n->exclusive && n->has_subnet && n->mask.s_addr == mask.s_addr &&
 		    (n->start.s_addr & mask.s_addr) == (start.s_addr & mask.s_addr))
 			return n;
 	return NULL;

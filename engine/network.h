@@ -39,6 +39,7 @@ struct network {
 	struct port *flush_list;
 	struct port *input_port; /* whose frame the switch is forwarding (during output calls) */
 	unsigned pins;      /* holders besides guest ports (network objects, named networks): see network_pin */
+	bool exclusive;     /* a network object or named network: reached only through it, never by subnet */
 	uint64_t flood_frames, unknown_drops;
 	struct network *next;
 };
@@ -49,7 +50,8 @@ extern uint64_t engine_now_sec;
 /* Every network of the daemon (a short list). */
 extern struct network *network_list;
 
-/* Find a network by mode + identifier, or by mode + subnet (start & mask). Return: it, or NULL. */
+/* Find a network by mode + identifier, or by mode + subnet (start & mask; exclusive networks are
+ * skipped: their subnet is reserved, not shared). Return: it, or NULL. */
 struct network *network_find_uuid(uint32_t mode, const uuid_t id);
 struct network *network_find_subnet(uint32_t mode, struct in_addr start, struct in_addr mask);
 /* Does any network other than `except` overlap this IPv4 range? */

@@ -34,7 +34,9 @@ struct frame {
 
 struct port_ops {
 	const char *kind;
-	/* Queue one frame for this port. Return: 0, or -ENOBUFS when full (the frame is dropped). */
+	/* Queue one frame for this port. Return: 0, or -ENOBUFS when full (the frame is dropped).
+	 * NULL: the port takes no frames (a listening socket attachment, listed and detached
+	 * like a port while each accepted connection is a port of its own). */
 	int (*output)(struct port *p, const struct frame *f);
 	/* End of a batch: ring the doorbell / send what was queued. May be NULL. */
 	void (*flush)(struct port *p);

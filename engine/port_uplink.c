@@ -11,6 +11,10 @@
  * on the interface (PACKET_OUTGOING) are seen too, so a guest hears the
  * host's broadcasts; frames we send are not looped back to us by the kernel.
  *
+ * A frame the kernel hands over with its TCP/UDP checksum not yet computed
+ * (TP_STATUS_CSUMNOTREADY: the host's own outgoing traffic, veth peers) gets
+ * it completed in software before guests see it.
+ *
  * Transmit is batched: output() queues up to UPLINK_TXQ frames (copied, as a
  * ring port's frame lives in client memory) and flush() sends them with one
  * sendmmsg(). A full queue or a down link drops and counts; the switch never
@@ -38,6 +42,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/csum.h"
+#include "common/cursor.h"
 #include "common/log.h"
 #include "engine/loop.h"
 #include "engine/network.h"
@@ -49,6 +55,9 @@
 #define UPLINK_BLOCK_TIMEOUT_MS 2    /* a partly filled block is handed over after this */
 #define UPLINK_TXQ 256
 #define UPLINK_MAX_FRAME 9216        /* jumbo frames at most; larger is dropped */
+
+/* A frame whose checksum we complete: the host's own outgoing traffic (and veth) leaves it partial. */
+static uint8_t csum_scratch[UPLINK_MAX_FRAME];
 
 struct port_uplink {
 	struct port base; /* first */
@@ -78,6 +87,70 @@ static bool link_is_up(int fd, const char *name, uint32_t *mtu)
 	return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 }
 
+/*
+ * Complete the TCP or UDP checksum of a frame the kernel marked CSUMNOTREADY
+ * (checksum offload: only the pseudo-header sum is there). The sum is computed
+ * over the whole segment with the field zeroed. Frames that are not plain
+ * IPv4/IPv6 TCP/UDP are left as they are. Return: false when malformed.
+ */
+static bool uplink_fix_csum(uint8_t *f, size_t len)
+{
+	struct cursor c = cur_init(f, len);
+	const uint8_t *eth = cur_pull(&c, 14);
+	uint16_t type = eth ? (uint16_t)(eth[12] << 8 | eth[13]) : 0;
+	uint8_t proto = 0;
+	size_t l4off = 0, l4len = 0;
+	uint32_t sum = 0;
+
+	if (type == 0x0800) {
+		const uint8_t *ip = cur_pull(&c, 20);
+		size_t ihl, tot;
+		uint32_t sa, da;
+
+		if (!ip)
+			return false;
+		ihl = (size_t)(ip[0] & 0x0f) * 4;
+		tot = (size_t)(ip[2] << 8 | ip[3]);
+		if (ihl < 20 || tot < ihl || 14 + tot > len)
+			return false;
+		proto = ip[9];
+		l4off = 14 + ihl;
+		l4len = tot - ihl;
+		memcpy(&sa, ip + 12, 4);
+		memcpy(&da, ip + 16, 4);
+		sum = csum_ipv4_pseudo(sa, da, proto, (uint16_t)l4len);
+	} else if (type == 0x86dd) {
+		const uint8_t *ip = cur_pull(&c, 40);
+
+		if (!ip)
+			return false;
+		proto = ip[6];
+		l4off = 54;
+		l4len = (size_t)(ip[4] << 8 | ip[5]);
+		if (l4off + l4len > len)
+			return false;
+		sum = csum_ipv6_pseudo(ip + 8, ip + 24, proto, (uint32_t)l4len);
+	} else {
+		return true;
+	}
+	if (proto == 6 && l4len >= 20) {
+		f[l4off + 16] = f[l4off + 17] = 0;
+		sum = csum_partial(f + l4off, l4len, sum);
+		uint16_t v = csum_fold(sum);
+
+		f[l4off + 16] = (uint8_t)(v >> 8), f[l4off + 17] = (uint8_t)v;
+	} else if (proto == 17 && l4len >= 8) {
+		f[l4off + 6] = f[l4off + 7] = 0;
+		sum = csum_partial(f + l4off, l4len, sum);
+		uint16_t v = csum_fold(sum);
+
+		if (!v)
+			v = 0xffff; /* RFC 768: a computed zero goes out as all ones */
+		f[l4off + 6] = (uint8_t)(v >> 8), f[l4off + 7] = (uint8_t)v;
+	}
+	return true;
+}
+
 /* One ready block: every frame into the switch, then the block back to the kernel. */
 static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
 {
@@ -93,8 +166,15 @@ static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
 		if (data < (const uint8_t *)h || data + h->tp_snaplen > block_end)
 			break;
 		if (h->tp_snaplen == h->tp_len && h->tp_snaplen >= 14) {
+			if ((h->tp_status & TP_STATUS_CSUMNOTREADY) && h->tp_snaplen <= sizeof(csum_scratch)) {
+				memcpy(csum_scratch, data, h->tp_snaplen);
+				f.data = csum_scratch;
+				if (!uplink_fix_csum(csum_scratch, h->tp_snaplen))
+					f.len = 0; /* malformed: dropped below */
+			}
 			u->st.rx_frames++;
-			switch_input(u->base.net, &u->base, &f);
+			if (f.len)
+				switch_input(u->base.net, &u->base, &f);
 		}
 		if (!h->tp_next_offset)
 			break;

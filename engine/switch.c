@@ -104,6 +104,8 @@ void fdb_learn(struct fdb *t, const uint8_t mac[6], struct port *p, uint64_t now
 /* Hand one frame to one port, respecting isolation and the port's size limit. */
 static void deliver(struct network *net, struct port *src, struct port *dst, const struct frame *f)
 {
+	if (!dst->ops->output)
+		return; /* a listening attachment: its connections are the ports */
 	if ((src->isolated || dst->isolated) && !src->host_side && !dst->host_side)
 		return;
 	if (f->len > dst->max_frame) {

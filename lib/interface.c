@@ -72,6 +72,8 @@
 #include "common/ring.h"
 #include "common/util.h"
 #include "lib/client.h"
+#include "lib/interface_internal.h"
+#include "lib/network_internal.h"
 
 #define ETH_HDR_LEN 14
 #define DEFAULT_MAX_PACKETS 256u
@@ -138,6 +140,11 @@ struct vmnet_interface {
 	bool io_closed; /* written under rx_lock and tx_lock */
 
 	xpc_object_t desc; /* private copy until the start handler ran */
+	/* vmnet_interface_start_with_network: the network retained while the interface may use it */
+	_Atomic(void *) net_hold;
+	void (*net_release)(void *net);
+	dispatch_queue_t home; /* the start queue, retained for the interface's life (port-forward handlers) */
+	uint64_t port_id;      /* the daemon's id of our port (set before state becomes IF_RUNNING) */
 	struct completion start, stop;
 };
 
@@ -201,11 +208,23 @@ static void iface_ref(struct vmnet_interface *ifc)
 	atomic_fetch_add(&ifc->refs, 1);
 }
 
+/* Drop the interface's retain of its network object, once: after a failed start or a stop. */
+static void iface_drop_network(struct vmnet_interface *ifc)
+{
+	void *net = atomic_exchange(&ifc->net_hold, NULL);
+
+	if (net)
+		ifc->net_release(net);
+}
+
 static void iface_unref(struct vmnet_interface *ifc)
 {
 	if (atomic_fetch_sub(&ifc->refs, 1) != 1)
 		return;
+	iface_drop_network(ifc);
 	ev_cb_unref(ifc->ev_cb);
+	if (ifc->home)
+		dispatch_release(ifc->home);
 	if (ifc->nudge >= 0)
 		close(ifc->nudge);
 	pthread_mutex_destroy(&ifc->lock);
@@ -560,6 +579,7 @@ static vmnet_return_t iface_take_reply(struct vmnet_interface *ifc, const struct
 	*param = xpc_dictionary_create_empty();
 	if (!*param)
 		return VMNET_MEM_FAILURE;
+	ifc->port_id = xpc_dictionary_get_uint64(reply, CTL_KEY_PORT_ID);
 	xpc_dictionary_apply_f(reply, *param, copy_public_key);
 	r = iface_start_events(ifc);
 	return errno_status(r);
@@ -627,6 +647,7 @@ static void *start_thread_main(void *arg)
 			xpc_release(param);
 		param = NULL;
 		iface_release_io(ifc);
+		iface_drop_network(ifc);
 	}
 	ifc->start.status = st;
 	ifc->start.param = param;
@@ -637,7 +658,8 @@ static void *start_thread_main(void *arg)
 
 /* Validate, make the handle, launch the start thread. Return: the handle or NULL (handler not called). */
 static interface_ref start_common(xpc_object_t desc, dispatch_queue_t queue,
-				  vmnet_start_interface_completion_handler_f fn, void *ctx, void *block)
+				  vmnet_start_interface_completion_handler_f fn, void *ctx, void *block, void *net,
+				  void (*net_release)(void *net))
 {
 	struct vmnet_interface *ifc;
 
@@ -647,22 +669,34 @@ static interface_ref start_common(xpc_object_t desc, dispatch_queue_t queue,
 	if (!ifc)
 		return NULL;
 	ifc->desc = xpc_copy(desc);
+	ifc->net_release = net_release;
+	atomic_store(&ifc->net_hold, net);
 	ifc->start = (struct completion){ .queue = queue, .start_fn = fn, .ctx = ctx, .block = block };
+	dispatch_retain(queue);
+	ifc->home = queue;
 	dispatch_retain(queue);
 	if (ifc->desc && util_thread_spawn_detached(start_thread_main, ifc) == 0)
 		return ifc;
 	dispatch_release(queue);
 	if (ifc->desc)
 		xpc_release(ifc->desc);
+	atomic_store(&ifc->net_hold, NULL); /* not taken: the caller keeps its retain */
 	atomic_store(&ifc->refs, 1);
 	iface_unref(ifc);
 	return NULL;
 }
 
+interface_ref iface_start_on_network(xpc_object_t desc, dispatch_queue_t queue,
+				     vmnet_start_interface_completion_handler_f fn, void *ctx, void *block, void *net,
+				     void (*net_release)(void *net))
+{
+	return start_common(desc, queue, fn, ctx, block, net, net_release);
+}
+
 interface_ref vmnet_start_interface_f(xpc_object_t interface_desc, dispatch_queue_t queue, void *context,
 				      vmnet_start_interface_completion_handler_f handler)
 {
-	return start_common(interface_desc, queue, handler, context, NULL);
+	return start_common(interface_desc, queue, handler, context, NULL, NULL, NULL);
 }
 
 static void call_start_block(void *ctx, vmnet_return_t status, xpc_object_t param)
@@ -679,7 +713,7 @@ interface_ref vmnet_start_interface(xpc_object_t interface_desc, dispatch_queue_
 	if (!handler || !interface_desc || !queue)
 		return NULL;
 	b = (void *)Block_copy(handler);
-	ifc = start_common(interface_desc, queue, call_start_block, b, b);
+	ifc = start_common(interface_desc, queue, call_start_block, b, b, NULL, NULL);
 	if (!ifc)
 		Block_release(b);
 	return ifc;
@@ -768,6 +802,18 @@ static vmnet_return_t io_state(struct vmnet_interface *ifc)
 		break;
 	}
 	return atomic_load(&ifc->dead) ? VMNET_FAILURE : VMNET_SUCCESS;
+}
+
+vmnet_return_t iface_control_target(interface_ref ifc, uint64_t *port_id, dispatch_queue_t *queue)
+{
+	vmnet_return_t st = ifc ? io_state(ifc) : VMNET_INVALID_ARGUMENT;
+
+	if (st != VMNET_SUCCESS)
+		return st;
+	*port_id = ifc->port_id;
+	*queue = ifc->home;
+	dispatch_retain(*queue);
+	return VMNET_SUCCESS;
 }
 
 /* Every descriptor needs buffers. Return: VMNET_SUCCESS or VMNET_INVALID_ARGUMENT. */
@@ -1049,6 +1095,7 @@ static void *stop_thread_main(void *arg)
 	struct vmnet_interface *ifc = arg;
 
 	ifc->stop.status = iface_teardown(ifc);
+	iface_drop_network(ifc);
 	dispatch_async_f(ifc->stop.queue, ifc, stop_trampoline);
 	return NULL;
 }

@@ -14,8 +14,10 @@ PKGS=(
 	gcc
 	# end-to-end tests: namespaces, real clients
 	iproute2 iputils-ping python3 procps
-	# real DHCP clients for the gateway tests
-	busybox isc-dhcp-client curl
+	# real DHCP clients for the gateway tests (busybox-static: also the QEMU guest's userland)
+	busybox-static isc-dhcp-client curl
+	# real virtual machines (tests/guest, test_qemu.sh): QEMU, a kernel to boot, the initramfs
+	qemu-system-x86 linux-image-amd64 cpio
 	# DNS proxy and IPv6 tests: an upstream resolver the test runs, dig, rdisc6
 	dnsmasq-base bind9-dnsutils ndisc6
 )

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Bridged mode: guests on a host interface's LAN. The "LAN" is a veth pair
-# whose far end sits in a namespace running a real DHCP server (dnsmasq) and
+# whose far end sits in a namespace running a real DHCP server (udhcpd) and
 # a web server; the near end is the host interface guests are bridged to.
 # Guests get their leases from the LAN's DHCP server, reach LAN services and
 # are reached from the LAN, reach each other; the host's own traffic on the
@@ -16,10 +16,21 @@ ip link set "$NIC" up
 ip addr add 10.55.0.2/24 dev "$NIC"  # the host's own address on this LAN
 ip -n "$LAN" addr add 10.55.0.1/24 dev "${TAG}n1"
 ip -n "$LAN" link set "${TAG}n1" up
-ip netns exec "$LAN" dnsmasq --keep-in-foreground --no-resolv --no-hosts --port=0 \
-	--interface="${TAG}n1" --bind-interfaces --dhcp-range=10.55.0.100,10.55.0.150,255.255.255.0,1h \
-	--dhcp-leasefile="$WORK/lan.leases" --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
-DNSMASQ_PID=$!
+# The LAN's DHCP server: busybox udhcpd. (dnsmasq answers a DISCOVER that
+# arrives over the veth from a packet socket with "Error sending DHCP packet:
+# No such device" on this kernel; across a real wire it does not see such
+# frames. Noted in docs/bridged.md.)
+cat >"$WORK/udhcpd.conf" <<EOC
+start 10.55.0.100
+end 10.55.0.150
+interface ${TAG}n1
+lease_file $WORK/udhcpd.leases
+option subnet 255.255.255.0
+option router 10.55.0.1
+EOC
+touch "$WORK/udhcpd.leases"
+ip netns exec "$LAN" busybox udhcpd -f "$WORK/udhcpd.conf" >"$WORK/udhcpd.log" 2>&1 &
+UDHCPD_PID=$!
 mkdir -p "$WORK/www"; echo "hello from the lan $$" >"$WORK/www/index.html"
 ip netns exec "$LAN" python3 -m http.server --bind 10.55.0.1 --directory "$WORK/www" 8080 >"$WORK/http.log" 2>&1 &
 HTTP_PID=$!
@@ -35,7 +46,7 @@ check "the interface is promiscuous while bridged" test "$(promiscuity)" -ge 1
 check "g gets a lease from the LAN's own DHCP server" dhcp4 "$G" "$WORK/g.lease"
 read -r GIP _ GROUTER _ <"$WORK/g.lease"
 echo "g: $GIP"
-check "the lease is dnsmasq's (10.55.0.100-150)" sh -c "echo '$GIP' | grep -qE '^10\.55\.0\.1[0-5][0-9]$'"
+check "the lease is the LAN server's (10.55.0.100-150)" sh -c "echo '$GIP' | grep -qE '^10\.55\.0\.1[0-5][0-9]$'"
 check "g fetches a page from the LAN" sh -c "ip netns exec '$G' curl -s -m 5 http://10.55.0.1:8080/ | grep -q 'hello from the lan $$'"
 check "the LAN pings g" ip netns exec "$LAN" ping -c 2 -i 0.2 -W 2 -q "$GIP"
 check "attach h bridged too" "$VMNET" attach --netns "$H" --bridge "$NIC"
@@ -61,5 +72,5 @@ ip link del "$NIC"
 for _ in $(seq 20); do "$VMNET" status | grep -q "uplink" || break; sleep 0.1; done
 check_not "a removed interface stops its uplink" sh -c "'$VMNET' status | grep -q 'uplink'"
 check "the daemon is still alive" daemon_alive
-kill "$DNSMASQ_PID" "$HTTP_PID" 2>/dev/null
+kill "$UDHCPD_PID" "$HTTP_PID" 2>/dev/null
 finish

@@ -2,7 +2,8 @@
  * test_api_local.c — the parts of the vmnet API that need no daemon: key
  * strings, numeric values, struct layout, vmnet_strerror, rule parsing,
  * argument validation, the failure path of a start that finds no daemon,
- * the shared interface list and the not-yet-implemented network API.
+ * the shared interface list and the network-configuration API (configurations
+ * work without a daemon; networks fail cleanly).
  *
  * Exits non-zero on any failure. Sets VMNET_SOCKET to a path where no daemon
  * listens (and clears VMNET_AUTOSTART), so nothing is ever spawned.
@@ -401,22 +402,42 @@ static void test_shared_interface_list(void)
 static void test_network_api(dispatch_queue_t q)
 {
 	vmnet_return_t st = VMNET_SUCCESS;
-	struct in_addr sub = { 1 }, mask = { 1 };
+	struct in_addr sub = { 1 }, mask = { 1 }, a, m;
 	struct in6_addr pfx;
 	uint8_t plen = 7;
-	int x;
+	vmnet_network_configuration_ref c;
+	ether_addr_t mac = { { 0x52, 0x54, 0, 1, 2, 3 } };
+	int x = 0;
 
-	CHECK(vmnet_network_configuration_create(VMNET_SHARED_MODE, &st) == NULL);
+	/* Configurations live in the library: they work without a daemon. */
+	CHECK(vmnet_network_configuration_create(VMNET_BRIDGED_MODE, &st) == NULL);
+	CHECK_EQ(st, VMNET_INVALID_ARGUMENT);
+	c = vmnet_network_configuration_create(VMNET_SHARED_MODE, &st);
+	CHECK(c != NULL);
+	CHECK_EQ(st, VMNET_SUCCESS);
+	inet_pton(AF_INET, "192.168.90.0", &a);
+	inet_pton(AF_INET, "255.255.255.0", &m);
+	CHECK_EQ(vmnet_network_configuration_set_ipv4_subnet(c, &a, &m), VMNET_SUCCESS);
+	CHECK_EQ(vmnet_network_configuration_set_mtu(c, 9000), VMNET_SUCCESS);
+	CHECK_EQ(vmnet_network_configuration_set_mtu(c, 65535), VMNET_INVALID_ARGUMENT);
+	inet_pton(AF_INET, "192.168.90.7", &a);
+	CHECK_EQ(vmnet_network_configuration_add_dhcp_reservation(c, &mac, &a), VMNET_SUCCESS);
+	vmnet_network_configuration_disable_dhcp(c);
+	CHECK(CFRetain(c) == c);
+	CFRelease(c);
+	/* Networks need the daemon: none answers here. */
+	st = VMNET_SUCCESS;
+	CHECK(vmnet_network_create(c, &st) == NULL);
 	CHECK_EQ(st, VMNET_FAILURE);
-	CHECK(vmnet_network_configuration_create(VMNET_HOST_MODE, NULL) == NULL);
+	CFRelease(c);
 	st = VMNET_SUCCESS;
 	CHECK(vmnet_network_create(NULL, &st) == NULL);
-	CHECK_EQ(st, VMNET_FAILURE);
+	CHECK_EQ(st, VMNET_INVALID_ARGUMENT);
 	st = VMNET_SUCCESS;
 	CHECK(vmnet_network_create_with_serialization(NULL, &st) == NULL);
-	CHECK_EQ(st, VMNET_FAILURE);
+	CHECK_EQ(st, VMNET_INVALID_ARGUMENT);
 	CHECK(vmnet_network_copy_serialization(NULL, NULL) == NULL);
-	CHECK_EQ(vmnet_network_configuration_set_mtu(NULL, 1500), VMNET_FAILURE);
+	CHECK_EQ(vmnet_network_configuration_set_mtu(NULL, 1500), VMNET_INVALID_ARGUMENT);
 	vmnet_network_configuration_disable_dhcp(NULL);
 	memset(&pfx, 0xff, sizeof(pfx));
 	vmnet_network_get_ipv4_subnet(NULL, &sub, &mask);
@@ -429,7 +450,9 @@ static void test_network_api(dispatch_queue_t q)
 		      failures++;
 	      }) == NULL);
 	CFRelease(NULL);
+	/* Not one of our objects: left alone (and logged), never freed. */
 	CHECK(CFRetain(&x) == &x);
+	CFRelease(&x);
 	CHECK(CFRetain(NULL) == NULL);
 }
 
