@@ -1,8 +1,9 @@
 /*
  * attach_sock.c — virtual machines on a vmnet network through sockets:
  *
- *   vmnet attach --qemu-stream PATH | --dgram PATH [--network N] [--name NAME] [--isolated]
- *       vmnetd listens on PATH (QEMU -netdev stream / -netdev dgram, vfkit unixgram)
+ *   vmnet attach --qemu-stream PATH | --dgram PATH | --vhost-user PATH [--network N] [--name NAME] [--isolated]
+ *       vmnetd listens on PATH (QEMU -netdev stream / -netdev dgram, vfkit unixgram,
+ *       QEMU -netdev vhost-user)
  *       until `vmnet detach NAME`;
  *   vmnet run --fd N [--network N] [--name NAME] [--isolated] -- VMM [ARG...]
  *       a socketpair: one end goes to vmnetd as a stream port, the other is
@@ -42,7 +43,8 @@ static int parse(int argc, char **argv, struct sock_args *a, bool run)
 		{ "qemu-stream", required_argument, NULL, 'q' }, { "dgram", required_argument, NULL, 'd' },
 		{ "name", required_argument, NULL, 'N' },        { "network", required_argument, NULL, 'w' },
 		{ "subnet", required_argument, NULL, 's' },      { "isolated", no_argument, NULL, 'I' },
-		{ "fd", required_argument, NULL, 'f' },          { 0 },
+		{ "fd", required_argument, NULL, 'f' },          { "vhost-user", required_argument, NULL, 'v' },
+		{ 0 },
 	};
 	char *end;
 	int c;
@@ -54,6 +56,7 @@ static int parse(int argc, char **argv, struct sock_args *a, bool run)
 		switch (c) {
 		case 'q': a->kind = "stream"; a->path = optarg; break;
 		case 'd': a->kind = "dgram"; a->path = optarg; break;
+		case 'v': a->kind = "vhost-user"; a->path = optarg; break;
 		case 'N': a->name = optarg; break;
 		case 'w': a->network = optarg; break;
 		case 's': a->subnet = optarg; break;
@@ -70,7 +73,7 @@ static int parse(int argc, char **argv, struct sock_args *a, bool run)
 	}
 	if (run ? a->fd < 0 || a->path : !a->path || a->fd >= 0) {
 		fprintf(stderr, run ? "vmnet: run --fd N takes no socket path\n"
-				    : "vmnet: attach takes one of --qemu-stream PATH or --dgram PATH\n");
+				    : "vmnet: attach takes one of --qemu-stream PATH, --dgram PATH or --vhost-user PATH\n");
 		return -1;
 	}
 	return 0;
@@ -221,7 +224,7 @@ static bool has_option(int argc, char **argv, const char *const *opts)
 
 int cmd_attach_any(int argc, char **argv)
 {
-	static const char *const opts[] = { "--qemu-stream", "--dgram", NULL };
+	static const char *const opts[] = { "--qemu-stream", "--dgram", "--vhost-user", NULL };
 
 	return has_option(argc, argv, opts) ? attach_sock(argc, argv) : cmd_attach(argc, argv);
 }

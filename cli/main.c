@@ -27,8 +27,8 @@ static const struct command {
 	  "         [--network default|shared|UUID|NAME] [--subnet A.B.C.D/N] [--bridge IF] [--isolated]\n"
 	  "         [--host-ip A.B.C.D/N [--host-ip6 ADDR]]  (identifier networks: the host's own address)\n"
 	  "                                        attach a network namespace (a tap is created in it) or a host tap\n"
-	  "       attach (--qemu-stream PATH | --dgram PATH) [--name NAME] [--network ...] [--isolated]\n"
-	  "                                        vmnetd listens on PATH for a VMM (QEMU -netdev stream/dgram, vfkit)" },
+	  "       attach (--qemu-stream PATH | --dgram PATH | --vhost-user PATH) [--name NAME] [--network ...] [--isolated]\n"
+	  "                                        vmnetd listens on PATH for VMMs (QEMU -netdev stream/dgram/vhost-user, vfkit)" },
 	{ "detach", cmd_detach, "detach NAME                           remove an attachment" },
 	{ "run", cmd_run_any,
 	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|shared|UUID] [--subnet A.B.C.D/N] [--isolated] -- CMD [ARG...]\n"

@@ -9,6 +9,9 @@
  *       (QEMU -netdev stream,server=off,addr.type=unix,addr.path=P);
  *   kind "dgram", path P: vmnetd binds P; one VMM at a time sends it one
  *       frame per datagram (QEMU -netdev dgram, vfkit/krunkit unixgram);
+ *   kind "vhost-user", path P: vmnetd listens on P as a vhost-user-net
+ *       backend; every front-end that connects is a port (QEMU -chardev
+ *       socket,path=P -netdev vhost-user, cloud-hypervisor);
  *   kind "stream", one fd: a connected stream socket, already the VMM's
  *       (`vmnet run --fd 3` keeps the other end of a socketpair for it).
  *
@@ -40,6 +43,7 @@
 #include "daemon/daemon.h"
 #include "engine/port_dgram.h"
 #include "engine/port_stream.h"
+#include "engine/port_vhost.h"
 
 /* Attachment names: short enough for "NAME.N" connection names in a port's 40 bytes. */
 #define ATTACH_NAME_MAX 30
@@ -151,7 +155,7 @@ static uint32_t make_port(const struct conn *c, void *d, struct network *net, in
 {
 	const char *kind = xpc_dictionary_get_string(d, "kind"), *path = xpc_dictionary_get_string(d, "path"),
 		   *name = xpc_dictionary_get_string(d, "name");
-	bool stream = kind && !strcmp(kind, "stream");
+	bool stream = kind && !strcmp(kind, "stream"), vhost = kind && !strcmp(kind, "vhost-user");
 	struct sockfile sf;
 	int fd, r;
 
@@ -164,10 +168,12 @@ static uint32_t make_port(const struct conn *c, void *d, struct network *net, in
 		fds[0] = -1; /* the port owns it now */
 		r = port_stream_new(fd, name, net->mtu + 14, out);
 	} else {
-		fd = bind_path(c, path, stream ? SOCK_STREAM : SOCK_DGRAM, &sf, why);
+		fd = bind_path(c, path, stream || vhost ? SOCK_STREAM : SOCK_DGRAM, &sf, why);
 		if (fd < 0)
 			return fd == -EACCES ? VMNET_NOT_AUTHORIZED : VMNET_INVALID_ARGUMENT;
-		r = stream ? port_stream_listen_new(fd, &sf, name, out) : port_dgram_new(fd, &sf, name, net->mtu + 14, out);
+		r = vhost    ? port_vhost_listen_new(fd, &sf, name, out)
+		    : stream ? port_stream_listen_new(fd, &sf, name, out)
+			     : port_dgram_new(fd, &sf, name, net->mtu + 14, out);
 	}
 	if (r < 0) {
 		*why = "out of memory";
@@ -181,14 +187,18 @@ static const char *check_request(void *d, int nfds)
 {
 	const char *kind = xpc_dictionary_get_string(d, "kind"), *path = xpc_dictionary_get_string(d, "path");
 
-	if (!kind || (strcmp(kind, "stream") && strcmp(kind, "dgram")))
-		return kind && !strcmp(kind, "vhost-user") ? "vhost-user attachments are not available in this release yet"
-							   : "kind must be \"stream\" or \"dgram\"";
+	if (!kind || (strcmp(kind, "stream") && strcmp(kind, "dgram") && strcmp(kind, "vhost-user")))
+		return "kind must be \"stream\", \"dgram\" or \"vhost-user\"";
 	if (!name_ok(xpc_dictionary_get_string(d, "name")))
 		return "the attachment needs a unique name of 1 to 30 letters, digits, '-', '_' or '.'";
 	if (nfds > 1 || (nfds == 1) == (path != NULL))
 		return "an attachment takes either a socket path or one descriptor";
 	return NULL;
+}
+
+static int start_port(struct port *p)
+{
+	return port_is_dgram(p) ? port_dgram_start(p) : port_is_vhost(p) ? port_vhost_start(p) : port_stream_start(p);
 }
 
 void attach_sock_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds)
@@ -213,7 +223,7 @@ void attach_sock_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int
 	}
 	p->isolated = xpc_dictionary_get_bool(dict, "isolation");
 	p->owner = xpc_dictionary_get_bool(dict, "persist") && nfds == 0 ? NULL : c;
-	if (network_add_port(net, p) < 0 || (port_is_dgram(p) ? port_dgram_start(p) : port_stream_start(p)) < 0) {
+	if (network_add_port(net, p) < 0 || start_port(p) < 0) {
 		if (p->net)
 			network_remove_port(p);
 		else {
@@ -235,5 +245,5 @@ void attach_sock_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int
 
 bool attach_sock_detachable(const struct port *p)
 {
-	return port_is_stream(p) || port_is_dgram(p);
+	return port_is_stream(p) || port_is_dgram(p) || port_is_vhost(p);
 }

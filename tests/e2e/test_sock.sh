@@ -35,6 +35,8 @@ for k in zero huge garbage midframe; do
 	check "bad input ($k): the client is cut, another client keeps working" $PEER stream "$S1" bad $k
 done
 check "a sane length over the MTU: frame skipped, connection kept" $PEER stream "$S1" bad oversize
+# The daemon logs a cut client when it next reads that connection: give it a moment.
+for _ in $(seq 50); do grep -q "in the middle of a frame" "$WORK/vmnetd.log" && break; sleep 0.1; done
 check "the log names the bad length" grep -q "bad frame length 0 " "$WORK/vmnetd.log"
 check "the log tells of the client cut mid-frame" grep -q "in the middle of a frame" "$WORK/vmnetd.log"
 check "flood against a reader that does not read: it still works afterwards" $PEER stream "$S1" flood 100000
@@ -47,6 +49,20 @@ check_not "dgram from an unbound socket gets nothing" $PEER unbound "$S2" dhcp 5
 check "the log says why" grep -q "without an address dropped" "$WORK/vmnetd.log"
 check "dgram and stream ports share the network" $PEER dgram "$S2" pair "$S1" stream
 check "status lists vm2 as dgram" sh -c "'$VMNET' status | grep -q 'dgram  vm2'"
+
+# vhost-user: vhostpeer.py is the front-end, with a sealed memfd as guest memory.
+S3="$WORK/vu.sock"
+VHOST="python3 $(dirname "$0")/vhostpeer.py"
+check "attach --vhost-user" "$VMNET" attach --vhost-user "$S3" --name vu
+check "vhost-user: DHCP offer through the guest's queues" $VHOST "$S3" dhcp 52:54:00:00:00:06
+for k in unsealed shortmem outside loop index request features; do
+	check "vhost-user, bad front-end ($k): disconnected" $VHOST "$S3" bad $k
+done
+check "the log says why (memory not sealed)" grep -q "not a sealed memfd" "$WORK/vmnetd.log"
+check "the log says why (descriptor outside guest memory)" grep -q "points outside guest memory" "$WORK/vmnetd.log"
+check "vhost-user still serves a good front-end" $VHOST "$S3" dhcp 52:54:00:00:00:07
+check "and the stream port too" $PEER stream "$S1" dhcp 52:54:00:00:00:01
+check "detach vu" "$VMNET" detach vu
 
 check "run --fd 3: the VMM's descriptor 3 is a stream port" \
 	"$VMNET" run --fd 3 --name fdvm -- $PEER fd 3 dhcp 52:54:00:00:00:05
