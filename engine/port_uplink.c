@@ -11,6 +11,9 @@
  * on the interface (PACKET_OUTGOING) are seen too, so a guest hears the
  * host's broadcasts; frames we send are not looped back to us by the kernel.
  *
+ * The kernel may hand over a TCP "super-frame" larger than the MTU (GRO on
+ * the interface, GSO from a local sender or a veth peer): it is cut back to
+ * MTU-sized segments in software (engine/segment.c) before guests see it.
  * A frame the kernel hands over with its TCP/UDP checksum not yet computed
  * (TP_STATUS_CSUMNOTREADY: the host's own outgoing traffic, veth peers) gets
  * it completed in software before guests see it.
@@ -47,6 +50,7 @@
 #include "common/log.h"
 #include "engine/loop.h"
 #include "engine/network.h"
+#include "engine/segment.h"
 #include "engine/switch.h"
 
 #define UPLINK_BLOCK_SIZE (1u << 20) /* 1 MiB blocks */
@@ -151,6 +155,15 @@ static bool uplink_fix_csum(uint8_t *f, size_t len)
 	return true;
 }
 
+/* One segment of a cut super-frame into the switch. */
+static void uplink_segment(void *ctx, const uint8_t *seg, size_t len)
+{
+	struct port_uplink *u = ctx;
+	struct frame f = { .data = seg, .len = (uint32_t)len };
+
+	switch_input(u->base.net, &u->base, &f);
+}
+
 /* One ready block: every frame into the switch, then the block back to the kernel. */
 static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
 {
@@ -165,7 +178,12 @@ static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
 		/* The kernel wrote the ring, but check anyway that the frame lies in its block. */
 		if (data < (const uint8_t *)h || data + h->tp_snaplen > block_end)
 			break;
-		if (h->tp_snaplen == h->tp_len && h->tp_snaplen >= 14) {
+		if (h->tp_snaplen == h->tp_len && h->tp_snaplen > u->mtu + 14 + 4) {
+			/* GRO/GSO merged segments into one super-frame: cut it back to the MTU (TCP only). */
+			u->st.rx_frames++;
+			if (segment_tcp(data, h->tp_snaplen, u->mtu, uplink_segment, u) < 0)
+				u->base.st.rx_errors++;
+		} else if (h->tp_snaplen == h->tp_len && h->tp_snaplen >= 14) {
 			if ((h->tp_status & TP_STATUS_CSUMNOTREADY) && h->tp_snaplen <= sizeof(csum_scratch)) {
 				memcpy(csum_scratch, data, h->tp_snaplen);
 				f.data = csum_scratch;

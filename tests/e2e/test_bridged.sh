@@ -32,6 +32,7 @@ touch "$WORK/udhcpd.leases"
 ip netns exec "$LAN" busybox udhcpd -f "$WORK/udhcpd.conf" >"$WORK/udhcpd.log" 2>&1 &
 UDHCPD_PID=$!
 mkdir -p "$WORK/www"; echo "hello from the lan $$" >"$WORK/www/index.html"
+head -c 8000000 /dev/urandom >"$WORK/www/big.bin" # large enough for GRO/GSO super-frames
 ip netns exec "$LAN" python3 -m http.server --bind 10.55.0.1 --directory "$WORK/www" 8080 >"$WORK/http.log" 2>&1 &
 HTTP_PID=$!
 promiscuity() { ip -d link show dev "$NIC" | grep -o 'promiscuity [0-9]*' | cut -d' ' -f2; }
@@ -48,6 +49,8 @@ read -r GIP _ GROUTER _ <"$WORK/g.lease"
 echo "g: $GIP"
 check "the lease is the LAN server's (10.55.0.100-150)" sh -c "echo '$GIP' | grep -qE '^10\.55\.0\.1[0-5][0-9]$'"
 check "g fetches a page from the LAN" sh -c "ip netns exec '$G' curl -s -m 5 http://10.55.0.1:8080/ | grep -q 'hello from the lan $$'"
+ip netns exec "$G" curl -s -m 20 -o "$WORK/big.got" http://10.55.0.1:8080/big.bin
+check "g downloads 8 MB from the LAN intact (super-frames cut back to the MTU)" cmp -s "$WORK/big.got" "$WORK/www/big.bin"
 check "the LAN pings g" ip netns exec "$LAN" ping -c 2 -i 0.2 -W 2 -q "$GIP"
 check "attach h bridged too" "$VMNET" attach --netns "$H" --bridge "$NIC"
 check "h gets a lease" dhcp4 "$H" "$WORK/h.lease"
