@@ -14,6 +14,7 @@
  */
 #include "common/netconf.h"
 
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <vmnet/vmnet.h>
 #include <xpc/xpc.h>
 
+#include "common/kvtext.h"
 #include "common/util.h"
 
 void netconf_default(struct netconf *c, uint32_t mode)
@@ -590,39 +592,19 @@ static int text_line(struct text_ctx *t, char *line)
 	return -EINVAL;
 }
 
+static int text_line_cb(void *ctx, char *line)
+{
+	return text_line(ctx, line);
+}
+
 int netconf_parse(const char *text, struct netconf *c, uuid_t id, char *err, size_t errlen)
 {
 	struct text_ctx t = { .c = c, .id = id };
-	char line[256], orig[256];
 	const char *why = NULL;
-	unsigned lineno = 0;
 
 	netconf_default(c, 0);
-	while (*text) {
-		size_t n = strcspn(text, "\n");
-		char *s = line, *e;
-
-		lineno++;
-		if (n >= sizeof(line)) {
-			snprintf(err, errlen, "line %u: too long", lineno);
-			return -EINVAL;
-		}
-		memcpy(line, text, n);
-		line[n] = 0;
-		text += n + (text[n] == '\n');
-		while (*s == ' ' || *s == '\t')
-			s++;
-		e = s + strlen(s);
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-			*--e = 0;
-		if (!*s || *s == '#')
-			continue;
-		memcpy(orig, s, strlen(s) + 1);
-		if (text_line(&t, s) < 0) {
-			snprintf(err, errlen, "line %u: bad line \"%.60s\"", lineno, orig);
-			return -EINVAL;
-		}
-	}
+	if (kvtext_lines(text, "line", text_line_cb, &t, err, errlen) < 0)
+		return -EINVAL;
 	if (!t.has_id || !c->mode || !c->has_subnet) {
 		snprintf(err, errlen, "id=, mode= and subnet= are required");
 		return -EINVAL;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/kvtext.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/daemon.h"
@@ -311,37 +312,25 @@ static int forwards_in_prefix(const struct gateway_config *cfg, struct in_addr b
 	return 0;
 }
 
+struct settings_ctx {
+	struct in_addr base, mask;
+	struct gateway_config *cfg;
+};
+
+static int settings_line(void *ctx, char *line)
+{
+	struct settings_ctx *sc = ctx;
+
+	return parse_line(line, sc->base, sc->mask, sc->cfg);
+}
+
 int settings_parse(const char *text, struct in_addr base, struct in_addr mask, struct gateway_config *cfg,
 		   char *err, size_t errlen)
 {
-	char line[256], orig[256];
-	unsigned lineno = 0;
+	struct settings_ctx sc = { base, mask, cfg };
 
-	while (*text) {
-		size_t n = strcspn(text, "\n");
-		char *s = line, *e;
-
-		lineno++;
-		if (n >= sizeof(line)) {
-			snprintf(err, errlen, "line %u: too long", lineno);
-			return -EINVAL;
-		}
-		memcpy(line, text, n);
-		line[n] = 0;
-		text += n + (text[n] == '\n');
-		while (*s == ' ' || *s == '\t')
-			s++;
-		e = s + strlen(s);
-		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-			*--e = 0;
-		if (!*s || *s == '#')
-			continue;
-		strcpy(orig, s); /* parse_line cuts the line up */
-		if (parse_line(s, base, mask, cfg) < 0) {
-			snprintf(err, errlen, "line %u: bad setting \"%.60s\"", lineno, orig);
-			return -EINVAL;
-		}
-	}
+	if (kvtext_lines(text, "setting", settings_line, &sc, err, errlen) < 0)
+		return -EINVAL;
 	return forwards_in_prefix(cfg, base, mask, err, errlen);
 }
 
