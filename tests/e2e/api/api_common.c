@@ -554,3 +554,37 @@ uint16_t t_inet_csum(const void *data, size_t len)
 		sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)~sum;
 }
+
+/* Start an interface on a network object and wait for its handler. Return: the handler's status. */
+vmnet_return_t t_start_on_network(struct tif *t, const char *name, vmnet_network_ref net)
+{
+	__block vmnet_return_t st = T_TIMEOUT;
+	__block xpc_object_t param = NULL;
+	dispatch_semaphore_t sem = t_sem(0);
+	xpc_object_t desc = xpc_dictionary_create(NULL, NULL, 0);
+	const char *mac;
+
+	memset(t, 0, sizeof(*t));
+	t->name = name;
+	t->q = t_queue(name);
+	t->ref = vmnet_interface_start_with_network(net, desc, t->q, ^(vmnet_return_t status, xpc_object_t p) {
+		st = status;
+		param = p ? xpc_copy(p) : NULL;
+		dispatch_semaphore_signal(sem);
+	});
+	xpc_release(desc);
+	if (!t->ref)
+		return t->status = T_NULL_REF;
+	if (dispatch_semaphore_wait(sem, t_deadline_ms(T_HANDLER_TIMEOUT_MS)) != 0)
+		return t->status = T_TIMEOUT;
+	t_keep(t->ref);
+	t->status = st;
+	t->param = param ? t_keep(param) : NULL;
+	t->running = st == VMNET_SUCCESS;
+	mac = param ? xpc_dictionary_get_string(param, vmnet_mac_address_key) : NULL;
+	if (mac && t_parse_mac(mac, t->mac)) {
+		t->has_mac = true;
+		snprintf(t->mac_str, sizeof(t->mac_str), "%s", mac);
+	}
+	return st;
+}

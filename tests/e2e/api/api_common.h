@@ -133,6 +133,8 @@ void t_rx_free(struct t_rx *r);
  * skipped. Return: frames collected by this call.
  */
 int t_collect(interface_ref ifc, struct t_rx *r, int want, int timeout_ms, size_t bufsize);
+/* vmnet_interface_start_with_network with an empty description; waits for the handler. Return: its status. */
+vmnet_return_t t_start_on_network(struct tif *t, const char *name, vmnet_network_ref net);
 /* Read and discard everything queued now. Return: frames discarded. */
 int t_drain(interface_ref ifc);
 /* Count the intact test frames with this tag in r (any seq). */

@@ -367,10 +367,17 @@ static void test_batch256(void)
 			in_order++;
 	}
 	CHECKF(in_order == N, "all 256 frames intact and in send order (%d)", in_order);
-	n = 1;
-	d[0].vm_pkt_size = BUF;
-	iov[0].iov_len = BUF;
-	CHECK_ST(vmnet_read(B.ref, d, &n), VMNET_SUCCESS);
+	/* Nothing more (the gateway's own router advertisements, 02:76:6d:..., do not count). */
+	for (int tries = 0; tries < 8; tries++) {
+		const uint8_t *f = iov[0].iov_base;
+
+		n = 1;
+		d[0].vm_pkt_size = BUF;
+		iov[0].iov_len = BUF;
+		CHECK_ST(vmnet_read(B.ref, d, &n), VMNET_SUCCESS);
+		if (n != 1 || d[0].vm_pkt_size < 14 || f[6] != 0x02 || f[7] != 0x76 || f[8] != 0x6d)
+			break;
+	}
 	CHECKF(n == 0, "nothing more than the 256 frames (got %d)", n);
 	CHECKF(t_collect(C.ref, &r, N, 3000, BUF) == N && t_rx_count_tag(&r, 20) == N,
 	       "the third interface got the 256 broadcasts too");

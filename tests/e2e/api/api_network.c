@@ -92,40 +92,6 @@ static struct in_addr a4(const char *s)
 	return a;
 }
 
-/* Start an interface on a network object and wait for its handler. Return: the handler's status. */
-static vmnet_return_t start_on(struct tif *t, const char *name, vmnet_network_ref net)
-{
-	__block vmnet_return_t st = T_TIMEOUT;
-	__block xpc_object_t param = NULL;
-	dispatch_semaphore_t sem = t_sem(0);
-	xpc_object_t desc = xpc_dictionary_create(NULL, NULL, 0);
-	const char *mac;
-
-	memset(t, 0, sizeof(*t));
-	t->name = name;
-	t->q = t_queue(name);
-	t->ref = vmnet_interface_start_with_network(net, desc, t->q, ^(vmnet_return_t status, xpc_object_t p) {
-		st = status;
-		param = p ? xpc_copy(p) : NULL;
-		dispatch_semaphore_signal(sem);
-	});
-	xpc_release(desc);
-	if (!t->ref)
-		return t->status = T_NULL_REF;
-	if (dispatch_semaphore_wait(sem, t_deadline_ms(T_HANDLER_TIMEOUT_MS)) != 0)
-		return t->status = T_TIMEOUT;
-	t_keep(t->ref);
-	t->status = st;
-	t->param = param ? t_keep(param) : NULL;
-	t->running = st == VMNET_SUCCESS;
-	mac = param ? xpc_dictionary_get_string(param, vmnet_mac_address_key) : NULL;
-	if (mac && t_parse_mac(mac, t->mac)) {
-		t->has_mac = true;
-		snprintf(t->mac_str, sizeof(t->mac_str), "%s", mac);
-	}
-	return st;
-}
-
 /* Read a whole file. Return: malloc'd bytes and *len, or NULL. */
 static void *read_file(const char *path, size_t *len)
 {
@@ -278,7 +244,7 @@ static int joiner_main(const char *file, int in, int out)
 	vmnet_network_get_ipv4_subnet(net, &sub, &mask);
 	CHECKF(sub.s_addr == a4(SUBNET).s_addr && mask.s_addr == a4("255.255.255.0").s_addr,
 	       "joiner: get_ipv4_subnet gives the creator's subnet");
-	CHECK_ST(start_on(&B, "joiner-B", net), VMNET_SUCCESS);
+	CHECK_ST(t_start_on_network(&B, "joiner-B", net), VMNET_SUCCESS);
 	if (!B.has_mac) {
 		send_line("FAILED");
 		return t_done("api_network joiner");
@@ -312,7 +278,7 @@ static int joiner_main(const char *file, int in, int out)
 	}
 	CHECKF(dead, "joiner: its interface on the destroyed network fails with VMNET_FAILURE");
 	CHECK_ST(t_write_frames(B.ref, t_bcast, B.mac, 73, 0, 1, 100), VMNET_FAILURE);
-	CHECK_ST(start_on(&B2, "joiner-B2", net), VMNET_INVALID_ARGUMENT);
+	CHECK_ST(t_start_on_network(&B2, "joiner-B2", net), VMNET_INVALID_ARGUMENT);
 	CHECK(vmnet_network_create_with_serialization(NULL, &st) == NULL && st == VMNET_INVALID_ARGUMENT);
 	CHECK(join_file(file, &st) == NULL);
 	CHECK_ST(st, VMNET_INVALID_ARGUMENT);
@@ -602,7 +568,7 @@ static int hold_main(const char *dir, const char *spec)
 	CHECK_ST(st, VMNET_SUCCESS);
 	if (!n)
 		return t_done("api_network hold");
-	if (nodhcp && start_on(&A, "hold-probe", n) == VMNET_SUCCESS) {
+	if (nodhcp && t_start_on_network(&A, "hold-probe", n) == VMNET_SUCCESS) {
 		CHECKF(!dhcp_probe(&A, A.mac, &y, 1500), "with DHCP disabled nothing answers a DISCOVER");
 		CHECK_ST(t_stop(&A), VMNET_SUCCESS);
 	}
@@ -723,7 +689,7 @@ static int main_main(const char *dir)
 		CFRelease(again); /* a joiner's release leaves the network */
 
 	t_section("an interface on the network, and a second process joining it");
-	CHECK_ST(start_on(&A, "creator-A", net), VMNET_SUCCESS);
+	CHECK_ST(t_start_on_network(&A, "creator-A", net), VMNET_SUCCESS);
 	if (!A.has_mac)
 		return t_done("api_network");
 	CHECKF(A.param && !strcmp(xpc_dictionary_get_string(A.param, vmnet_start_address_key) ?: "", "192.168.93.1"),
