@@ -75,5 +75,19 @@ ip link del "$NIC"
 for _ in $(seq 20); do "$VMNET" status | grep -q "uplink" || break; sleep 0.1; done
 check_not "a removed interface stops its uplink" sh -c "'$VMNET' status | grep -q 'uplink'"
 check "the daemon is still alive" daemon_alive
+# A per-user daemon without CAP_NET_RAW: refused with VMNET_NOT_AUTHORIZED and a sentence.
+NOBODY=$(id -u nobody)
+PUB=$(mktemp -d /tmp/vmnet-brpub.XXXXXX); chmod 1777 "$PUB" # the daemon (nobody) makes its socket and state here
+setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups "$VMNETD" --user --socket "$PUB/n.sock" \
+	--state-dir "$PUB/state" --socket-mode 0666 >"$WORK/vmnetd-nobody.log" 2>&1 &
+NPID=$!
+for _ in $(seq 100); do [ -S "$PUB/n.sock" ] && break; sleep 0.05; done
+ip link add "${TAG}m0" type veth peer name "${TAG}m1"; ip link set "${TAG}m0" up
+VMNET_SOCKET="$PUB/n.sock" "$VMNET" attach --netns "$H" --bridge "${TAG}m0" >"$WORK/nobody.out" 2>&1
+cat "$WORK/nobody.out"
+check "an unprivileged daemon refuses bridging with VMNET_NOT_AUTHORIZED, saying CAP_NET_RAW" \
+	sh -c "grep -q VMNET_NOT_AUTHORIZED '$WORK/nobody.out' && grep -q CAP_NET_RAW '$WORK/nobody.out'"
+kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
+ip link del "${TAG}m0" 2>/dev/null; rm -rf "$PUB"
 kill "$UDHCPD_PID" "$HTTP_PID" 2>/dev/null
 finish
