@@ -223,14 +223,14 @@ static void conn_read(struct stream_conn *sc)
 		/* MSG_DONTWAIT: a handed-over socket shares its file flags with the client. */
 		ssize_t n = recv(sc->fd, sc->rx.buf + sc->rx.fill, room, MSG_DONTWAIT);
 
-		if (n < 0) {
+		if (n < 0 && errno != ECONNRESET) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			log_info("stream %s: read: %m; disconnecting", p->name);
 			port_mark_broken(p);
 			break;
 		}
-		if (n == 0) {
+		if (n <= 0) { /* EOF, or a reset: a client that closed with our frames still unread */
 			if (sc->rx.fill)
 				log_info("stream %s: client disconnected in the middle of a frame (%u bytes pending)",
 					 p->name, sc->rx.fill);

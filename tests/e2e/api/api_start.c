@@ -421,7 +421,7 @@ static void test_other_modes(void)
 	struct tif t;
 	vmnet_return_t st;
 
-	t_section("shared and bridged mode are refused clearly");
+	t_section("shared mode without host taps and bridged mode on a bad interface are refused clearly");
 	d = xpc_dictionary_create(NULL, NULL, 0);
 	xpc_dictionary_set_uint64(d, vmnet_operation_mode_key, VMNET_SHARED_MODE);
 	st = t_start(&t, "shared", d);
@@ -432,13 +432,15 @@ static void test_other_modes(void)
 		t_stop(&t);
 	xpc_release(d);
 
+	/* Bridged starts on a real interface are test_bridged.sh's (on a veth it makes: a test
+	 * never puts frames on the machine's own LAN). Here: a name that is not an interface. */
+	(void)nic;
 	d = xpc_dictionary_create(NULL, NULL, 0);
 	xpc_dictionary_set_uint64(d, vmnet_operation_mode_key, VMNET_BRIDGED_MODE);
-	xpc_dictionary_set_string(d, vmnet_shared_interface_name_key, nic ? nic : "eth0");
+	xpc_dictionary_set_string(d, vmnet_shared_interface_name_key, "vmnetnosuch0");
 	st = t_start(&t, "bridged", d);
-	CHECKF(st != VMNET_SUCCESS && st >= VMNET_FAILURE && st <= VMNET_NOT_AUTHORIZED,
-	       "bridged mode (%s): a failure status (got %s)", nic ? nic : "eth0", t_st_name(st));
-	t_note("bridged mode start: %s", t_st_name(st));
+	CHECKF(st == VMNET_INVALID_ARGUMENT, "bridged mode on an unknown interface: VMNET_INVALID_ARGUMENT (got %s)",
+	       t_st_name(st));
 	if (st == VMNET_SUCCESS)
 		t_stop(&t);
 	xpc_release(d);
