@@ -25,6 +25,8 @@ cleanup() {
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"
 	done
+	# Namespaces the test deleted itself (to check a detach) still have their resolv.conf folder.
+	rm -rf "/etc/netns/${TAG}"[a-z]*
 	if [ -n "$DAEMON_PID" ]; then
 		kill "$DAEMON_PID" 2>/dev/null
 		wait "$DAEMON_PID" 2>/dev/null

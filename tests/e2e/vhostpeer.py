@@ -78,14 +78,21 @@ class FrontEnd:
             return None
         return struct.unpack("<Q", self.s.recv(8))[0]
 
-    def hung_up(self, timeout=3):
+    def hung_up(self, timeout=5):
+        """Did vmnetd close the connection (within timeout)? Replies still in flight are read past."""
         if self.closed:
             return True
-        self.s.settimeout(timeout)
-        try:
-            return self.s.recv(64) == b""
-        except (socket.timeout, ConnectionResetError):
-            return False
+        end = time.time() + timeout
+        while time.time() < end:
+            self.s.settimeout(max(0.05, end - time.time()))
+            try:
+                if self.s.recv(4096) == b"":
+                    return True
+            except ConnectionResetError:
+                return True
+            except socket.timeout:
+                return False
+        return False
 
     def setup(self, features=FEATURES):
         assert (self.get_u64(GET_FEATURES) or 0) & FEATURES == FEATURES

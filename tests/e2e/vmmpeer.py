@@ -189,6 +189,10 @@ def act_bad(mode, addr, kind):
         bad.s.sendall(os.urandom(4096) + b"\xff\xff\xff\xff")
     elif kind == "midframe":
         bad.s.sendall(struct.pack("!I", 1000) + b"y" * 500)
+        # FIN, not a reset: closing with broadcasts still unread would send RST, and the
+        # kernel may then drop the half frame before vmnetd reads it.
+        bad.s.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)
         bad.s.close()
     elif kind == "oversize":
         bad.s.sendall(struct.pack("!I", 9000) + b"z" * 9000)
