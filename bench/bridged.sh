@@ -42,7 +42,9 @@ in_h ip link set n1 netns "${TAG}lan"
 in_h ip link set n0 up
 ip -n "${TAG}lan" addr add 10.77.0.1/24 dev n1; ip -n "${TAG}lan" link set n1 up
 export VMNET_SOCKET=$WORK/vmnetd.sock
-in_h "$BUILD/daemon/vmnetd" --socket "$VMNET_SOCKET" --state-dir "$WORK/state" --no-host-tap >"$WORK/vmnetd.log" 2>&1 &
+# ip netns exec execs the daemon: $! is vmnetd itself (a shell function here would leave it running).
+ip netns exec "${TAG}h" "$BUILD/daemon/vmnetd" --socket "$VMNET_SOCKET" --state-dir "$WORK/state" --no-host-tap \
+	>"$WORK/vmnetd.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do [ -S "$VMNET_SOCKET" ] && break; sleep 0.05; done
 sleep 0.2
