@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/stats.h"
 #include "common/csum.h"
 #include "common/cursor.h"
 #include "engine/dhcp.h"
@@ -485,41 +486,23 @@ static void run_clients(struct run *r)
 	r->st.failed += r->o.clients - r->next; /* never started */
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile p (0..100) of n sorted values. Return: the value, or 0 when n is 0. */
-static double percentile(const double *v, unsigned n, double p)
-{
-	unsigned k;
-
-	if (!n)
-		return 0;
-	k = (unsigned)(p / 100 * n + 0.999999);
-	return v[(k ? k : 1) - 1];
-}
-
 static void report(struct run *r)
 {
 	const struct stats *s = &r->st;
 	double span = s->last_ack > s->first_sent ? s->last_ack - s->first_sent : 0;
 
-	qsort(r->lat, s->bound, sizeof(*r->lat), cmp_double);
+	qsort(r->lat, s->bound, sizeof(*r->lat), stats_cmp_double);
 	printf("RESULT impl=dhcp clients=%u window=%u bound=%u failed=%u secs=%.4f leases_per_s=%.1f "
 	       "lat_med_ms=%.3f lat_p99_ms=%.3f lat_max_ms=%.3f offers=%u acks=%u naks=%u resent=%u released=%u "
 	       "stray=%u send_errors=%u%s%s\n",
 	       r->o.clients, r->o.window, s->bound, s->failed, span, span > 0 ? s->bound / span : 0,
-	       percentile(r->lat, s->bound, 50) * 1e3, percentile(r->lat, s->bound, 99) * 1e3,
-	       percentile(r->lat, s->bound, 100) * 1e3, s->offers, s->acks, s->naks, s->resent, s->released,
+	       stats_percentile(r->lat, s->bound, 50) * 1e3, stats_percentile(r->lat, s->bound, 99) * 1e3,
+	       stats_percentile(r->lat, s->bound, 100) * 1e3, s->offers, s->acks, s->naks, s->resent, s->released,
 	       s->stray, s->send_errors, r->o.label ? " label=" : "", r->o.label ? r->o.label : "");
 	fprintf(stderr, "bench_dhcp: %u/%u clients bound in %.2f s (%.1f leases/s), latency median %.3f ms p99 %.3f ms, "
 			"%u failed, %u resent, %u NAKs\n",
-		s->bound, r->o.clients, span, span > 0 ? s->bound / span : 0, percentile(r->lat, s->bound, 50) * 1e3,
-		percentile(r->lat, s->bound, 99) * 1e3, s->failed, s->resent, s->naks);
+		s->bound, r->o.clients, span, span > 0 ? s->bound / span : 0, stats_percentile(r->lat, s->bound, 50) * 1e3,
+		stats_percentile(r->lat, s->bound, 99) * 1e3, s->failed, s->resent, s->naks);
 	fflush(stdout);
 }
 

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/stats.h"
 #include "common/cursor.h"
 
 /* RFC 1035 §4.1.1 header and the few codes used here. */
@@ -453,41 +454,23 @@ static void pass_rate(struct run *r)
 	p->lost += total - next;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile p (0..100) of n sorted values. Return: the value, or 0 when n is 0. */
-static double percentile(const double *v, unsigned n, double p)
-{
-	unsigned k;
-
-	if (!n)
-		return 0;
-	k = (unsigned)(p / 100 * n + 0.999999);
-	return v[(k ? k : 1) - 1];
-}
-
 static void report(struct run *r)
 {
 	const struct pass *s = &r->seq, *t = &r->rate;
 	double span = t->last > t->first ? t->last - t->first : 0;
 	double qps = span > 0 ? t->answered / span : 0;
 
-	qsort(r->lat, s->answered, sizeof(*r->lat), cmp_double);
+	qsort(r->lat, s->answered, sizeof(*r->lat), stats_cmp_double);
 	printf("RESULT impl=dns server=%s unique=%d queries=%u answered=%u lost=%u bad=%u stray=%u refused=%u lat_med_ms=%.3f "
 	       "lat_p99_ms=%.3f lat_max_ms=%.3f rate_queries=%u rate_window=%u rate_answered=%u rate_lost=%u "
 	       "rate_bad=%u rate_secs=%.4f qps=%.1f%s%s\n",
 	       r->o.server, r->o.unique, s->sent, s->answered, s->lost, s->bad, s->stray, s->refused + t->refused,
-	       percentile(r->lat, s->answered, 50) * 1e3, percentile(r->lat, s->answered, 99) * 1e3,
-	       percentile(r->lat, s->answered, 100) * 1e3, t->sent, r->o.window, t->answered, t->lost, t->bad, span,
+	       stats_percentile(r->lat, s->answered, 50) * 1e3, stats_percentile(r->lat, s->answered, 99) * 1e3,
+	       stats_percentile(r->lat, s->answered, 100) * 1e3, t->sent, r->o.window, t->answered, t->lost, t->bad, span,
 	       qps, r->o.label ? " label=" : "", r->o.label ? r->o.label : "");
 	fprintf(stderr, "bench_dns %s: %u/%u answered, median %.3f ms p99 %.3f ms; %u/%u at window %u: %.0f qps\n",
-		r->o.server, s->answered, s->sent, percentile(r->lat, s->answered, 50) * 1e3,
-		percentile(r->lat, s->answered, 99) * 1e3, t->answered, t->sent, r->o.window, qps);
+		r->o.server, s->answered, s->sent, stats_percentile(r->lat, s->answered, 50) * 1e3,
+		stats_percentile(r->lat, s->answered, 99) * 1e3, t->answered, t->sent, r->o.window, qps);
 	fflush(stdout);
 }
 

@@ -19,6 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 int tap_open(const char *name)
 {
 	struct ifreq ifr;
@@ -102,16 +104,9 @@ int tap_set_mac(const char *name, const uint8_t mac[6])
 int tap_sysctl6(const char *name, const char *key, const char *value)
 {
 	char path[128];
-	int fd, r = 0;
 
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", name, key);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, strlen(value)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
+	return util_sysctl_write(path, value);
 }
 
 int tap_add_addr6(const char *name, const uint8_t addr[16], int prefix)

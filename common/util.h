@@ -32,6 +32,11 @@ void util_uuid_to_string(const uint8_t uuid[16], char out[UTIL_UUID_STRLEN]);
  */
 int util_write_atomic(const char *path, const void *data, size_t len);
 
+/* Write a short value to a /proc/sys file (a sysctl). Return: 0 or -errno. */
+int util_sysctl_write(const char *path, const char *value);
+/* Read a /proc/sys file holding an integer. Return: its value (>= 0), or -errno. */
+int util_sysctl_read(const char *path);
+
 /* Return: CLOCK_MONOTONIC time in nanoseconds. */
 uint64_t util_now_ns(void);
 

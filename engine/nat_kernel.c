@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 #define NAT_TABLE_PREFIX "vmnetd_"
 #define NAT_SCRIPT_MAX (96 * 1024)
@@ -71,34 +72,6 @@ static int nft_run(const char *cmd, char *err, size_t errlen)
 		return -EIO;
 	}
 	return 0;
-}
-
-static int write_sysctl(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, strlen(value)) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static int read_sysctl(const char *path)
-{
-	char buf[16];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
-	return atoi(buf);
 }
 
 /* Every table of this instance, deleted (a crashed daemon's leftovers, or ours at exit). */
@@ -240,13 +213,13 @@ static int enable_ipv6_forwarding(void)
 	static const char *const keep[] = { "all", "default" };
 	char path[128];
 
-	if (read_sysctl("/proc/sys/net/ipv6/conf/all/forwarding") == 1)
+	if (util_sysctl_read("/proc/sys/net/ipv6/conf/all/forwarding") == 1)
 		return 0;
 	/* accept_ra=1 stops taking RAs once forwarding is on; 2 keeps the host's SLAAC as it was. */
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", keep[i]);
-		if (read_sysctl(path) == 1)
-			write_sysctl(path, "2");
+		if (util_sysctl_read(path) == 1)
+			util_sysctl_write(path, "2");
 	}
 	{
 		FILE *p = fopen("/proc/net/if_inet6", "re");
@@ -256,14 +229,14 @@ static int enable_ipv6_forwarding(void)
 			if (sscanf(line, "%*s %*s %*s %*s %*s %31s", dev) != 1 || !strncmp(dev, "vmnet-host", 10))
 				continue;
 			snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/accept_ra", dev);
-			if (read_sysctl(path) == 1)
-				write_sysctl(path, "2");
+			if (util_sysctl_read(path) == 1)
+				util_sysctl_write(path, "2");
 		}
 		if (p)
 			fclose(p);
 	}
 	log_info("nat: IPv6 forwarding switched on (interfaces that took router advertisements keep taking them)");
-	return write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+	return util_sysctl_write("/proc/sys/net/ipv6/conf/all/forwarding", "1");
 }
 
 int nat_kernel_add(const struct nat_kernel_config *cfg, struct nat_kernel **out, const char **why)
@@ -311,8 +284,8 @@ int nat_kernel_add(const struct nat_kernel_config *cfg, struct nat_kernel **out,
 		return r;
 	}
 	if (cfg->shared) {
-		if (read_sysctl("/proc/sys/net/ipv4/ip_forward") != 1) {
-			if (write_sysctl("/proc/sys/net/ipv4/ip_forward", "1") < 0)
+		if (util_sysctl_read("/proc/sys/net/ipv4/ip_forward") != 1) {
+			if (util_sysctl_write("/proc/sys/net/ipv4/ip_forward", "1") < 0)
 				log_warn("nat: cannot switch on IPv4 forwarding: %m");
 			else
 				log_info("nat: IPv4 forwarding switched on");
@@ -321,7 +294,7 @@ int nat_kernel_add(const struct nat_kernel_config *cfg, struct nat_kernel **out,
 			log_warn("nat: cannot switch on IPv6 forwarding: NAT66 will not work");
 		/* The host's own 127.0.0.1 reaching port forwards: loopback sources may leave by the tap. */
 		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", nk->host_if);
-		write_sysctl(path, "1");
+		util_sysctl_write(path, "1");
 	}
 	*out = nk;
 	return 0;

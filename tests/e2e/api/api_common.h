@@ -135,6 +135,10 @@ void t_rx_free(struct t_rx *r);
 int t_collect(interface_ref ifc, struct t_rx *r, int want, int timeout_ms, size_t bufsize);
 /* vmnet_interface_start_with_network with an empty description; waits for the handler. Return: its status. */
 vmnet_return_t t_start_on_network(struct tif *t, const char *name, vmnet_network_ref net);
+/* Read a whole file (at most 64 KiB). Return: malloc'd bytes and *len, or NULL. */
+void *t_read_file(const char *path, size_t *len);
+/* Write data to path (created or truncated). Return: whether all of it was written. */
+bool t_write_file(const char *path, const void *data, size_t len);
 /* Read and discard everything queued now. Return: frames discarded. */
 int t_drain(interface_ref ifc);
 /* Count the intact test frames with this tag in r (any seq). */

@@ -53,38 +53,6 @@ static void path_in(char *out, size_t size, const char *dir, const char *name)
 	snprintf(out, size, "%s/%s", dir, name);
 }
 
-static bool write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* Read a whole file (at most 64 KiB). Return: malloc'd bytes and *len, or NULL. */
-static void *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	void *buf;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > 65536) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size);
-	if (buf && read(fd, buf, (size_t)st.st_size) != st.st_size) {
-		free(buf);
-		buf = NULL;
-	}
-	close(fd);
-	*len = (size_t)st.st_size;
-	return buf;
-}
-
 /* Sleep until path exists or HOLD_MS passed. Return: whether it appeared. */
 static bool wait_for_file(const char *path)
 {
@@ -119,14 +87,14 @@ static int publish_and_hold(vmnet_network_configuration_ref c, const char *dir, 
 	}
 	bytes = xpc_vmnet_encode(ser, &len);
 	path_in(path, sizeof(path), dir, "net.ser");
-	CHECKF(bytes && write_file(path, bytes, len), "the serialization encodes (%zu bytes) into %s", len, path);
+	CHECKF(bytes && t_write_file(path, bytes, len), "the serialization encodes (%zu bytes) into %s", len, path);
 	free(bytes);
 	name = xpc_dictionary_get_string(ser, "name");
 	CHECKF(name && !strncmp(name, "net-", 4), "the serialization names the network (%s)", name ?: "(none)");
 	if (name) {
 		snprintf(line, sizeof(line), "%s\n", name);
 		path_in(path, sizeof(path), dir, "net.name");
-		CHECK(write_file(path, line, strlen(line)));
+		CHECK(t_write_file(path, line, strlen(line)));
 	}
 	t_note("holding %s until %s/create.done", name ?: "?", dir);
 	path_in(path, sizeof(path), dir, "create.done");
@@ -240,7 +208,7 @@ static int join_main(const char *dir)
 
 	t_section("join: the network from its serialization");
 	path_in(path, sizeof(path), dir, "net.ser");
-	bytes = read_file(path, &len);
+	bytes = t_read_file(path, &len);
 	ser = bytes ? xpc_vmnet_decode(bytes, len) : NULL;
 	free(bytes);
 	CHECKF(ser != NULL, "%s decodes (%zu bytes)", path, len);
@@ -268,7 +236,7 @@ static int join_main(const char *dir)
 	CHECKF(n == 0, "AF_INET6: no rules (%d)", n);
 
 	path_in(path, sizeof(path), dir, "join.ready");
-	CHECK(write_file(path, "ready\n", 6));
+	CHECK(t_write_file(path, "ready\n", 6));
 	t_section("join: the guest's frames reach the joiner's interface");
 	path_in(done, sizeof(done), dir, "join.done");
 	n = count_guest_frames(&B, done);

@@ -92,43 +92,11 @@ static struct in_addr a4(const char *s)
 	return a;
 }
 
-/* Read a whole file. Return: malloc'd bytes and *len, or NULL. */
-static void *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	void *buf;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > 65536) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size);
-	if (buf && read(fd, buf, (size_t)st.st_size) != st.st_size) {
-		free(buf);
-		buf = NULL;
-	}
-	close(fd);
-	*len = (size_t)st.st_size;
-	return buf;
-}
-
-static bool write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* Decode a serialization file and join it. Return: the network or NULL; *st its status. */
 static vmnet_network_ref join_file(const char *path, vmnet_return_t *st)
 {
 	size_t len = 0;
-	void *bytes = read_file(path, &len);
+	void *bytes = t_read_file(path, &len);
 	xpc_object_t ser = bytes ? xpc_vmnet_decode(bytes, len) : NULL;
 	vmnet_network_ref n;
 
@@ -581,7 +549,7 @@ static int hold_main(const char *dir, const char *spec)
 		char line[64];
 
 		snprintf(line, sizeof(line), "%s\n", name);
-		CHECK(write_file(path, line, strlen(line)));
+		CHECK(t_write_file(path, line, strlen(line)));
 	}
 	for (uint64_t end = t_now_ms() + 60000; access(done, F_OK) != 0 && t_now_ms() < end;)
 		t_sleep_ms(20);
@@ -680,7 +648,7 @@ static int main_main(const char *dir)
 	CHECK(vmnet_network_copy_serialization(NULL, &st) == NULL && st == VMNET_INVALID_ARGUMENT);
 	bytes = xpc_vmnet_encode(ser, &blen);
 	snprintf(file, sizeof(file), "%s/network.ser", dir);
-	CHECKF(bytes && write_file(file, bytes, blen), "the serialization encodes (%zu bytes) into %s", blen, file);
+	CHECKF(bytes && t_write_file(file, bytes, blen), "the serialization encodes (%zu bytes) into %s", blen, file);
 	check_refusals(ser, bytes, blen);
 	free(bytes);
 	again = vmnet_network_create_with_serialization(ser, &st);
