@@ -120,7 +120,7 @@ static xpc_object_t attach_request(const struct attach_args *a, const char *name
 static int open_and_configure(void *arg)
 {
 	const struct attach_args *a = arg;
-	int fd = tap_open(a->ifname), r;
+	int fd = tap_open(a->ifname, true), r;
 
 	if (fd < 0)
 		return fd;

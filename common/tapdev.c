@@ -21,7 +21,7 @@
 
 #include "common/util.h"
 
-int tap_open(const char *name)
+int tap_open(const char *name, bool vnet_hdr)
 {
 	struct ifreq ifr;
 	int fd, r;
@@ -32,7 +32,7 @@ int tap_open(const char *name)
 	if (fd < 0)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
 	strcpy(ifr.ifr_name, name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		r = -errno;

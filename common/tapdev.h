@@ -9,9 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Open (creating it if needed) tap device `name` in the current network namespace.
- * Return: the fd, or -errno. */
-int tap_open(const char *name);
+/* Open (creating it if needed) tap device `name` in the current network namespace;
+ * vnet_hdr: every frame read or written carries a virtio-net header (IFF_VNET_HDR), which
+ * lets vmnetd take offloaded frames (engine/port_tap.c). Return: the fd, or -errno. */
+int tap_open(const char *name, bool vnet_hdr);
 
 /* Bring `name` up, optionally with an IPv4 address (addr/prefix; prefix 0 = none), and lo up.
  * Return: 0 or -errno. */

@@ -23,7 +23,8 @@ struct port;
  * client's shared memory: the bytes may change while we look at them. Read
  * each field you decide on once (the switch copies the MAC addresses), and
  * copy the frame to private memory before parsing it (gateway services do).
- * len and vnet are always private copies.
+ * len and vnet are always private copies. vnet is all zero unless the port
+ * that made the frame has offloads (port.offload, engine/offload.h).
  */
 struct frame {
 	const uint8_t *data;
@@ -62,7 +63,10 @@ struct port {
 			 * frames only those for a known guest are delivered (never flooded) */
 	bool has_mac;
 	uint8_t mac[6];
-	uint32_t max_frame; /* largest frame this port takes (MTU + 14) */
+	uint32_t max_frame; /* largest plain frame this port takes (MTU + 14) */
+	bool offload;       /* takes and makes frames with virtio-net offload metadata (engine/offload.h):
+			     * partial checksums and TCP super-frames up to OFFLOAD_MAX_FRAME. Frames from a
+			     * port without it carry a zeroed vnet header. */
 	struct port_stats st;
 	/* gateway services: DHCP messages left this second from this port (per-interface flood limit) */
 	uint32_t dhcp_tokens;

@@ -120,7 +120,7 @@ int host_tap_open(const struct host_tap_config *cfg, struct host_tap **out)
 		snprintf(name, sizeof(name), "vmnet-host%u", i);
 		if (if_nametoindex(name))
 			continue; /* another daemon's (or a leftover persistent device) */
-		fd = tap_open(name);
+		fd = tap_open(name, false);
 		if (fd == -EPERM || fd == -EACCES || fd == -ENOENT)
 			return fd;
 	}

@@ -207,7 +207,9 @@ static int ring_drain(struct port_ring *pr, int budget)
 		} else {
 			/* No private copy of the payload: it goes straight from this slot
 			 * into the receivers (f.shared tells them the bytes may change). */
-			memcpy(&f.vnet, &rec->vnet, sizeof(f.vnet));
+			/* No offloads on this port (yet): whatever the client put in the
+			 * record's virtio-net header is ignored. */
+			memset(&f.vnet, 0, sizeof(f.vnet));
 			f.data = ring_rec_data(rec);
 			f.len = len;
 			f.shared = true;

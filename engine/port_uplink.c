@@ -11,20 +11,25 @@
  * on the interface (PACKET_OUTGOING) are seen too, so a guest hears the
  * host's broadcasts; frames we send are not looped back to us by the kernel.
  *
- * The kernel may hand over a TCP "super-frame" larger than the MTU (GRO on
- * the interface, GSO from a local sender or a veth peer): it is cut back to
- * MTU-sized segments in software (engine/segment.c) before guests see it.
- * A frame the kernel hands over with its TCP/UDP checksum not yet computed
- * (TP_STATUS_CSUMNOTREADY: the host's own outgoing traffic, veth peers) gets
- * it completed in software before guests see it.
+ * Offloads. The socket speaks the virtio-net header (PACKET_VNET_HDR): the
+ * kernel puts one before every frame it hands over and reads one before
+ * every frame we send. A TCP "super-frame" of up to 64 KiB (GRO on the
+ * interface, GSO from a local sender or a veth peer) and a frame whose
+ * TCP/UDP checksum is not yet computed (the host's own outgoing traffic,
+ * veth peers) therefore cross the switch whole, with that metadata
+ * (engine/offload.h): a guest tap with offloads takes them as they are, any
+ * other port gets them cut and completed by the switch. Frames the guests
+ * send the same way go out as super-frames, and the kernel (or the NIC)
+ * segments them.
  *
- * Transmit is batched: output() queues up to UPLINK_TXQ frames (copied, as a
- * ring port's frame lives in client memory) and flush() sends them with one
- * sendmmsg(). A full queue or a down link drops and counts; the switch never
- * waits. The interface going down is noticed by ENETDOWN on send and by the
- * link flag read once a second by the daemon; nothing needs to be redone when
- * it comes back. A removed interface (ENODEV/ENXIO) breaks the port, and the
- * daemon detaches it.
+ * Transmit is batched: output() copies frames (a ring port's frame lives in
+ * client memory) into a queue of up to UPLINK_TXQ frames and UPLINK_TXQ_BYTES
+ * bytes, and flush() sends them with one sendmmsg(); a queue that fills up is
+ * sent at once. A full device queue or a down link drops and counts; the
+ * switch never waits. The interface going down is noticed by ENETDOWN on send
+ * and by the link flag read once a second by the daemon; nothing needs to be
+ * redone when it comes back. A removed interface (ENODEV/ENXIO) breaks the
+ * port, and the daemon detaches it.
  *
  * Promiscuous mode is a membership of the socket (PACKET_MR_PROMISC): the
  * kernel counts it with everyone else's and drops ours when the socket
@@ -35,6 +40,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/virtio_net.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -50,7 +56,7 @@
 #include "common/log.h"
 #include "engine/loop.h"
 #include "engine/network.h"
-#include "engine/segment.h"
+#include "engine/offload.h"
 #include "engine/switch.h"
 
 #define UPLINK_BLOCK_SIZE (1u << 20) /* 1 MiB blocks */
@@ -58,10 +64,8 @@
 #define UPLINK_FRAME_SIZE 2048       /* TPACKET_V3 packs frames; this is only the accounting unit */
 #define UPLINK_BLOCK_TIMEOUT_MS 2    /* a partly filled block is handed over after this */
 #define UPLINK_TXQ 256
-#define UPLINK_MAX_FRAME 9216        /* jumbo frames at most; larger is dropped */
-
-/* A frame whose checksum we complete: the host's own outgoing traffic (and veth) leaves it partial. */
-static uint8_t csum_scratch[UPLINK_MAX_FRAME];
+#define UPLINK_TXQ_BYTES (2u << 20)  /* 32 super-frames, or 256 MTU-sized frames; a full queue is sent early */
+#define UPLINK_VNET_HDR ((uint32_t)sizeof(struct virtio_net_hdr)) /* 10 bytes: no num_buffers */
 
 struct port_uplink {
 	struct port base; /* first */
@@ -74,8 +78,10 @@ struct port_uplink {
 	bool link_up;
 	struct uplink_stats st;
 	unsigned txq_len;
-	uint16_t txq_size[UPLINK_TXQ];
-	uint8_t (*txq)[UPLINK_MAX_FRAME];
+	uint32_t txq_used;                   /* bytes of txbuf taken */
+	uint32_t txq_off[UPLINK_TXQ], txq_size[UPLINK_TXQ];
+	struct virtio_net_hdr txq_vnet[UPLINK_TXQ];
+	uint8_t *txbuf;                      /* UPLINK_TXQ_BYTES */
 };
 
 static bool link_is_up(int fd, const char *name, uint32_t *mtu)
@@ -91,79 +97,6 @@ static bool link_is_up(int fd, const char *name, uint32_t *mtu)
 	return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 }
 
-/*
- * Complete the TCP or UDP checksum of a frame the kernel marked CSUMNOTREADY
- * (checksum offload: only the pseudo-header sum is there). The sum is computed
- * over the whole segment with the field zeroed. Frames that are not plain
- * IPv4/IPv6 TCP/UDP are left as they are. Return: false when malformed.
- */
-static bool uplink_fix_csum(uint8_t *f, size_t len)
-{
-	struct cursor c = cur_init(f, len);
-	const uint8_t *eth = cur_pull(&c, 14);
-	uint16_t type = eth ? (uint16_t)(eth[12] << 8 | eth[13]) : 0;
-	uint8_t proto = 0;
-	size_t l4off = 0, l4len = 0;
-	uint32_t sum = 0;
-
-	if (type == 0x0800) {
-		const uint8_t *ip = cur_pull(&c, 20);
-		size_t ihl, tot;
-		uint32_t sa, da;
-
-		if (!ip)
-			return false;
-		ihl = (size_t)(ip[0] & 0x0f) * 4;
-		tot = (size_t)(ip[2] << 8 | ip[3]);
-		if (ihl < 20 || tot < ihl || 14 + tot > len)
-			return false;
-		proto = ip[9];
-		l4off = 14 + ihl;
-		l4len = tot - ihl;
-		memcpy(&sa, ip + 12, 4);
-		memcpy(&da, ip + 16, 4);
-		sum = csum_ipv4_pseudo(sa, da, proto, (uint16_t)l4len);
-	} else if (type == 0x86dd) {
-		const uint8_t *ip = cur_pull(&c, 40);
-
-		if (!ip)
-			return false;
-		proto = ip[6];
-		l4off = 54;
-		l4len = (size_t)(ip[4] << 8 | ip[5]);
-		if (l4off + l4len > len)
-			return false;
-		sum = csum_ipv6_pseudo(ip + 8, ip + 24, proto, (uint32_t)l4len);
-	} else {
-		return true;
-	}
-	if (proto == 6 && l4len >= 20) {
-		f[l4off + 16] = f[l4off + 17] = 0;
-		sum = csum_partial(f + l4off, l4len, sum);
-		uint16_t v = csum_fold(sum);
-
-		f[l4off + 16] = (uint8_t)(v >> 8), f[l4off + 17] = (uint8_t)v;
-	} else if (proto == 17 && l4len >= 8) {
-		f[l4off + 6] = f[l4off + 7] = 0;
-		sum = csum_partial(f + l4off, l4len, sum);
-		uint16_t v = csum_fold(sum);
-
-		if (!v)
-			v = 0xffff; /* RFC 768: a computed zero goes out as all ones */
-		f[l4off + 6] = (uint8_t)(v >> 8), f[l4off + 7] = (uint8_t)v;
-	}
-	return true;
-}
-
-/* One segment of a cut super-frame into the switch. */
-static void uplink_segment(void *ctx, const uint8_t *seg, size_t len)
-{
-	struct port_uplink *u = ctx;
-	struct frame f = { .data = seg, .len = (uint32_t)len };
-
-	switch_input(u->base.net, &u->base, &f);
-}
-
 /* One ready block: every frame into the switch, then the block back to the kernel. */
 static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
 {
@@ -175,24 +108,19 @@ static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
 		const uint8_t *data = (const uint8_t *)h + h->tp_mac;
 		struct frame f = { .data = data, .len = h->tp_snaplen };
 
-		/* The kernel wrote the ring, but check anyway that the frame lies in its block. */
-		if (data < (const uint8_t *)h || data + h->tp_snaplen > block_end)
+		/* The kernel wrote the ring, but check anyway that the frame and the virtio-net
+		 * header before it lie in its block. */
+		if (data < (const uint8_t *)h + sizeof(*h) + UPLINK_VNET_HDR || data + h->tp_snaplen > block_end)
 			break;
-		if (h->tp_snaplen == h->tp_len && h->tp_snaplen > u->mtu + 14 + 4) {
-			/* GRO/GSO merged segments into one super-frame: cut it back to the MTU (TCP only). */
+		if (h->tp_snaplen == h->tp_len && h->tp_snaplen >= 14) {
+			struct virtio_net_hdr vh;
+
+			memcpy(&vh, data - UPLINK_VNET_HDR, sizeof(vh));
+			memcpy(&f.vnet, &vh, sizeof(vh)); /* the same first 10 bytes; num_buffers stays 0 */
 			u->st.rx_frames++;
-			if (segment_tcp(data, h->tp_snaplen, u->mtu, uplink_segment, u) < 0)
-				u->base.st.rx_errors++;
-		} else if (h->tp_snaplen == h->tp_len && h->tp_snaplen >= 14) {
-			if ((h->tp_status & TP_STATUS_CSUMNOTREADY) && h->tp_snaplen <= sizeof(csum_scratch)) {
-				memcpy(csum_scratch, data, h->tp_snaplen);
-				f.data = csum_scratch;
-				if (!uplink_fix_csum(csum_scratch, h->tp_snaplen))
-					f.len = 0; /* malformed: dropped below */
-			}
-			u->st.rx_frames++;
-			if (f.len)
-				switch_input(u->base.net, &u->base, &f);
+			switch_input(u->base.net, &u->base, &f);
+		} else {
+			u->base.st.rx_errors++; /* truncated: larger than the ring takes */
 		}
 		if (!h->tp_next_offset)
 			break;
@@ -233,14 +161,22 @@ static void uplink_readable(struct loop_src *s, uint32_t events)
 		switch_flush(u->base.net);
 }
 
+static void uplink_flush(struct port *p);
+
 static int uplink_output(struct port *p, const struct frame *f)
 {
 	struct port_uplink *u = (struct port_uplink *)p;
+	bool gso = f->vnet.gso_type != VNET_GSO_NONE;
 
-	if (u->txq_len == UPLINK_TXQ || f->len > UPLINK_MAX_FRAME || f->len > u->mtu + 14 + 4)
+	if ((!gso && f->len > u->mtu + 14 + 4) || f->len > OFFLOAD_MAX_FRAME)
 		return -ENOBUFS;
-	memcpy(u->txq[u->txq_len], f->data, f->len);
-	u->txq_size[u->txq_len++] = (uint16_t)f->len;
+	if (u->txq_len == UPLINK_TXQ || UPLINK_TXQ_BYTES - u->txq_used < f->len)
+		uplink_flush(p); /* the queue is full: send what is there now */
+	memcpy(u->txbuf + u->txq_used, f->data, f->len);
+	memcpy(&u->txq_vnet[u->txq_len], &f->vnet, sizeof(u->txq_vnet[0]));
+	u->txq_off[u->txq_len] = u->txq_used;
+	u->txq_size[u->txq_len++] = f->len;
+	u->txq_used += f->len;
 	return 0;
 }
 
@@ -248,15 +184,17 @@ static void uplink_flush(struct port *p)
 {
 	struct port_uplink *u = (struct port_uplink *)p;
 	struct mmsghdr msgs[UPLINK_TXQ];
-	struct iovec iov[UPLINK_TXQ];
+	struct iovec iov[UPLINK_TXQ][2];
 	unsigned n = u->txq_len, off = 0;
 
 	u->txq_len = 0;
+	u->txq_used = 0;
 	for (unsigned i = 0; i < n; i++) {
-		iov[i] = (struct iovec){ u->txq[i], u->txq_size[i] };
+		iov[i][0] = (struct iovec){ &u->txq_vnet[i], UPLINK_VNET_HDR };
+		iov[i][1] = (struct iovec){ u->txbuf + u->txq_off[i], u->txq_size[i] };
 		memset(&msgs[i], 0, sizeof(msgs[i]));
-		msgs[i].msg_hdr.msg_iov = &iov[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
+		msgs[i].msg_hdr.msg_iov = iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 2;
 	}
 	while (off < n) {
 		int r = sendmmsg(u->fd, msgs + off, n - off, MSG_DONTWAIT);
@@ -273,6 +211,12 @@ static void uplink_flush(struct port *p)
 			u->link_up = false;
 			u->st.link_downs++;
 			log_info("uplink %s: link down; frames are dropped until it comes back", p->name);
+		} else if (r < 0 && errno == EINVAL) {
+			/* The kernel refused this frame's offload metadata: drop it alone, send the rest. */
+			u->st.tx_errors++;
+			p->st.tx_drops++;
+			off++;
+			continue;
 		}
 		/* EAGAIN (device queue full), ENETDOWN, ENOBUFS: drop the rest of the batch. */
 		u->st.tx_errors += n - off;
@@ -293,7 +237,7 @@ static void uplink_destroy(struct port *p)
 	if (u->ring)
 		munmap(u->ring, u->ring_len);
 	close(u->fd); /* leaves promiscuous mode */
-	free(u->txq);
+	free(u->txbuf);
 	loop_defer_free(u);
 }
 
@@ -309,9 +253,12 @@ static int uplink_setup(struct port_uplink *u)
 	struct tpacket_req3 req;
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
-	int v = TPACKET_V3;
+	int v = TPACKET_V3, one = 1;
 
 	if (setsockopt(u->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0)
+		return -errno;
+	/* Before the ring: the kernel refuses it on a socket that has one. */
+	if (setsockopt(u->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0)
 		return -errno;
 	memset(&req, 0, sizeof(req));
 	req.tp_block_size = UPLINK_BLOCK_SIZE;
@@ -351,12 +298,12 @@ int port_uplink_new(const char *ifname, struct port_uplink **out)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
-	u->txq = malloc(sizeof(*u->txq) * UPLINK_TXQ);
+	u->txbuf = malloc(UPLINK_TXQ_BYTES);
 	u->ifindex = (int)if_nametoindex(ifname);
 	u->fd = u->ifindex ? socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL)) : -1;
-	if (!u->txq || !u->ifindex || u->fd < 0) {
-		r = !u->txq ? -ENOMEM : !u->ifindex ? -ENODEV : -errno;
-		free(u->txq);
+	if (!u->txbuf || !u->ifindex || u->fd < 0) {
+		r = !u->txbuf ? -ENOMEM : !u->ifindex ? -ENODEV : -errno;
+		free(u->txbuf);
 		free(u);
 		return r;
 	}
@@ -365,7 +312,7 @@ int port_uplink_new(const char *ifname, struct port_uplink **out)
 		if (u->ring)
 			munmap(u->ring, u->ring_len);
 		close(u->fd);
-		free(u->txq);
+		free(u->txbuf);
 		free(u);
 		return r;
 	}
@@ -376,11 +323,12 @@ int port_uplink_new(const char *ifname, struct port_uplink **out)
 	u->base.uplink = true;
 	u->base.host_side = true; /* not a guest: isolation lets guests reach it, and it does not keep the network */
 	u->base.max_frame = u->mtu + 14 + 4;
+	u->base.offload = true;
 	u->src = (struct loop_src){ .type = EV_CALLBACK, .fd = u->fd, .obj = u, .cb = uplink_readable };
 	if ((r = loop_add(&u->src, EPOLLIN)) < 0) {
 		munmap(u->ring, u->ring_len);
 		close(u->fd);
-		free(u->txq);
+		free(u->txbuf);
 		free(u);
 		return r;
 	}

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/offload.h"
+
 #define FDB_PROBE 8
 _Static_assert((FDB_SIZE & (FDB_SIZE - 1)) == 0, "FDB_SIZE must be a power of two");
 
@@ -101,17 +103,8 @@ void fdb_learn(struct fdb *t, const uint8_t mac[6], struct port *p, uint64_t now
 	victim->seen = now_sec;
 }
 
-/* Hand one frame to one port, respecting isolation and the port's size limit. */
-static void deliver(struct network *net, struct port *src, struct port *dst, const struct frame *f)
+static void deliver_one(struct network *net, struct port *dst, const struct frame *f)
 {
-	if (!dst->ops->output)
-		return; /* a listening attachment: its connections are the ports */
-	if ((src->isolated || dst->isolated) && !src->host_side && !dst->host_side)
-		return;
-	if (f->len > dst->max_frame) {
-		dst->st.tx_drops++;
-		return;
-	}
 	if (dst->ops->output(dst, f) < 0) {
 		dst->st.tx_drops++;
 		return;
@@ -125,12 +118,60 @@ static void deliver(struct network *net, struct port *src, struct port *dst, con
 	}
 }
 
+struct plain_ctx {
+	struct network *net;
+	struct port *dst;
+};
+
+static void deliver_plain(void *c, const struct frame *f)
+{
+	struct plain_ctx *pc = c;
+
+	if (f->len > pc->dst->max_frame) {
+		pc->dst->st.tx_drops++;
+		return;
+	}
+	deliver_one(pc->net, pc->dst, f);
+}
+
+/*
+ * Hand one frame to one port, respecting isolation and the port's size limit.
+ * A port without offloads gets offloaded frames made plain (engine/offload.c);
+ * a port with them takes super-frames up to OFFLOAD_MAX_FRAME.
+ */
+static void deliver(struct network *net, struct port *src, struct port *dst, const struct frame *f)
+{
+	if (!dst->ops->output)
+		return; /* a listening attachment: its connections are the ports */
+	if ((src->isolated || dst->isolated) && !src->host_side && !dst->host_side)
+		return;
+	if (!dst->offload && frame_needs_resolve(f)) {
+		struct plain_ctx pc = { net, dst };
+
+		if (offload_resolve(f, net->mtu ? net->mtu : 1500, deliver_plain, &pc) < 0)
+			dst->st.tx_drops++;
+		return;
+	}
+	if (f->len > dst->max_frame && !(dst->offload && f->vnet.gso_type != VNET_GSO_NONE)) {
+		dst->st.tx_drops++;
+		return;
+	}
+	if (!dst->offload && f->vnet.flags) {
+		struct frame g = *f; /* DATA_VALID alone: nothing to do, but a plain port sees no header */
+
+		memset(&g.vnet, 0, sizeof(g.vnet));
+		deliver_one(net, dst, &g);
+		return;
+	}
+	deliver_one(net, dst, f);
+}
+
 void switch_input(struct network *net, struct port *src, const struct frame *f)
 {
 	uint8_t dmac[6], smac[6]; /* read once: f->data may be shared memory */
 	struct port *dst;
 
-	if (f->len < 14) {
+	if (f->len < 14 || (src->offload && offload_check(f) < 0)) {
 		src->st.rx_errors++;
 		return;
 	}
