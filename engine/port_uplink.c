@@ -2,10 +2,13 @@
  * port_uplink.c — a host interface as the uplink of a bridged network.
  *
  * Theory of operation. One AF_PACKET socket bound to the interface, in
- * promiscuous mode, sees every frame on its LAN. Receive goes through a
- * TPACKET_V3 ring shared with the kernel: the kernel fills blocks of frames,
- * we walk each ready block once and hand it back, so a busy LAN costs one
- * wakeup per block instead of one syscall per frame. The switch delivers only
+ * promiscuous mode, sees every frame on its LAN. Receive is batched with
+ * recvmmsg(): one syscall takes up to UPLINK_RXB frames, each into a buffer
+ * that holds a 64 KiB super-frame. (A TPACKET_V3 ring saves that syscall but
+ * hands a block over only when it is full or its timer expires: sparse
+ * traffic such as the ACKs of a guest's upload waited a millisecond or more,
+ * and TCP slowed down with it. A TPACKET_V2 ring would need a 64 KiB slot per
+ * frame, pinned in the kernel.) The switch delivers only
  * the frames meant for guests (their MACs, broadcast, multicast); the LAN's
  * MACs are never learned (see port.h: uplink). Frames the host itself sends
  * on the interface (PACKET_OUTGOING) are seen too, so a guest hears the
@@ -59,10 +62,10 @@
 #include "engine/offload.h"
 #include "engine/switch.h"
 
-#define UPLINK_BLOCK_SIZE (1u << 20) /* 1 MiB blocks */
-#define UPLINK_BLOCK_NR 8
-#define UPLINK_FRAME_SIZE 2048       /* TPACKET_V3 packs frames; this is only the accounting unit */
-#define UPLINK_BLOCK_TIMEOUT_MS 2    /* a partly filled block is handed over after this */
+#define UPLINK_RXB 32                /* frames per recvmmsg */
+#define UPLINK_RX_BATCHES 4          /* recvmmsg calls per wakeup at most: other ports get their turn */
+#define UPLINK_RX_SLOT 65568u        /* OFFLOAD_MAX_FRAME, rounded up */
+#define UPLINK_RCVBUF (4 << 20)      /* socket receive buffer: a burst waits here, not dropped */
 #define UPLINK_TXQ 256
 #define UPLINK_TXQ_BYTES (2u << 20)  /* 32 super-frames, or 256 MTU-sized frames; a full queue is sent early */
 #define UPLINK_VNET_HDR ((uint32_t)sizeof(struct virtio_net_hdr)) /* 10 bytes: no num_buffers */
@@ -71,9 +74,8 @@ struct port_uplink {
 	struct port base; /* first */
 	struct loop_src src;
 	int fd, ifindex;
-	uint8_t *ring;
-	size_t ring_len;
-	unsigned next_block;
+	uint8_t *rxbuf;                      /* UPLINK_RXB slots of UPLINK_RX_SLOT bytes */
+	struct virtio_net_hdr rx_vnet[UPLINK_RXB];
 	uint32_t mtu;
 	bool link_up;
 	struct uplink_stats st;
@@ -97,44 +99,14 @@ static bool link_is_up(int fd, const char *name, uint32_t *mtu)
 	return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 }
 
-/* One ready block: every frame into the switch, then the block back to the kernel. */
-static void uplink_block(struct port_uplink *u, struct tpacket_block_desc *bd)
-{
-	struct tpacket3_hdr *h = (struct tpacket3_hdr *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
-	uint32_t n = bd->hdr.bh1.num_pkts;
-	const uint8_t *block_end = (const uint8_t *)bd + UPLINK_BLOCK_SIZE;
+static void uplink_send_error(struct port_uplink *u);
 
-	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *data = (const uint8_t *)h + h->tp_mac;
-		struct frame f = { .data = data, .len = h->tp_snaplen };
-
-		/* The kernel wrote the ring, but check anyway that the frame and the virtio-net
-		 * header before it lie in its block. */
-		if (data < (const uint8_t *)h + sizeof(*h) + UPLINK_VNET_HDR || data + h->tp_snaplen > block_end)
-			break;
-		if (h->tp_snaplen == h->tp_len && h->tp_snaplen >= 14) {
-			struct virtio_net_hdr vh;
-
-			memcpy(&vh, data - UPLINK_VNET_HDR, sizeof(vh));
-			memcpy(&f.vnet, &vh, sizeof(vh)); /* the same first 10 bytes; num_buffers stays 0 */
-			u->st.rx_frames++;
-			switch_input(u->base.net, &u->base, &f);
-		} else {
-			u->base.st.rx_errors++; /* truncated: larger than the ring takes */
-		}
-		if (!h->tp_next_offset)
-			break;
-		h = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
-		if ((const uint8_t *)h >= block_end)
-			break;
-	}
-	__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
-}
-
+/* Frames are waiting: take them in batches, each into the switch. */
 static void uplink_readable(struct loop_src *s, uint32_t events)
 {
 	struct port_uplink *u = s->obj;
-	unsigned done = 0;
+	struct mmsghdr msgs[UPLINK_RXB];
+	struct iovec iov[UPLINK_RXB][2];
 
 	if (events & EPOLLERR) {
 		int err = 0;
@@ -147,21 +119,63 @@ static void uplink_readable(struct loop_src *s, uint32_t events)
 			return;
 		}
 	}
-	while (done < UPLINK_BLOCK_NR && u->base.net) {
-		struct tpacket_block_desc *bd =
-			(struct tpacket_block_desc *)(u->ring + (size_t)u->next_block * UPLINK_BLOCK_SIZE);
+	for (int batch = 0; batch < UPLINK_RX_BATCHES && u->base.net && !u->base.broken; batch++) {
+		int n;
 
-		if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+		for (unsigned i = 0; i < UPLINK_RXB; i++) {
+			iov[i][0] = (struct iovec){ &u->rx_vnet[i], UPLINK_VNET_HDR };
+			iov[i][1] = (struct iovec){ u->rxbuf + (size_t)i * UPLINK_RX_SLOT, UPLINK_RX_SLOT };
+			memset(&msgs[i], 0, sizeof(msgs[i]));
+			msgs[i].msg_hdr.msg_iov = iov[i];
+			msgs[i].msg_hdr.msg_iovlen = 2;
+		}
+		n = recvmmsg(u->fd, msgs, UPLINK_RXB, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno == ENODEV || errno == ENXIO || errno == ENETDOWN)
+				uplink_send_error(u);
 			break;
-		uplink_block(u, bd);
-		u->next_block = (u->next_block + 1) % UPLINK_BLOCK_NR;
-		done++;
+		}
+		for (int i = 0; i < n && u->base.net; i++) {
+			uint32_t len = msgs[i].msg_len;
+			struct frame f = { .data = iov[i][1].iov_base };
+
+			if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || len < UPLINK_VNET_HDR + 14) {
+				u->base.st.rx_errors++; /* larger than a slot, or a runt */
+				continue;
+			}
+			f.len = len - UPLINK_VNET_HDR;
+			memcpy(&f.vnet, &u->rx_vnet[i], UPLINK_VNET_HDR); /* the same first 10 bytes; num_buffers 0 */
+			u->st.rx_frames++;
+			switch_input(u->base.net, &u->base, &f);
+		}
+		if (n < (int)UPLINK_RXB)
+			break;
 	}
 	if (u->base.net)
 		switch_flush(u->base.net);
 }
 
 static void uplink_flush(struct port *p);
+static void uplink_sent(struct port_uplink *u);
+
+/* A super-frame in private memory goes out at once, without a copy into the queue: one
+ * sendmsg per 64 KiB costs less than copying it. Return: 0, or -ENOBUFS (dropped, counted). */
+static int uplink_send_now(struct port_uplink *u, const struct frame *f)
+{
+	struct iovec iov[2] = { { (void *)&f->vnet, UPLINK_VNET_HDR }, { (void *)f->data, f->len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	if (u->txq_len)
+		uplink_flush(&u->base); /* keep the order of what is queued */
+	if (sendmsg(u->fd, &m, MSG_DONTWAIT) < 0) {
+		uplink_send_error(u);
+		u->st.tx_errors++;
+		return -ENOBUFS;
+	}
+	u->st.tx_frames++;
+	uplink_sent(u);
+	return 0;
+}
 
 static int uplink_output(struct port *p, const struct frame *f)
 {
@@ -170,6 +184,8 @@ static int uplink_output(struct port *p, const struct frame *f)
 
 	if ((!gso && f->len > u->mtu + 14 + 4) || f->len > OFFLOAD_MAX_FRAME)
 		return -ENOBUFS;
+	if (gso && !f->shared)
+		return uplink_send_now(u, f);
 	if (u->txq_len == UPLINK_TXQ || UPLINK_TXQ_BYTES - u->txq_used < f->len)
 		uplink_flush(p); /* the queue is full: send what is there now */
 	memcpy(u->txbuf + u->txq_used, f->data, f->len);
@@ -178,6 +194,19 @@ static int uplink_output(struct port *p, const struct frame *f)
 	u->txq_size[u->txq_len++] = f->len;
 	u->txq_used += f->len;
 	return 0;
+}
+
+/* A send failed with errno: a removed interface breaks the port, a down link is noted once. */
+static void uplink_send_error(struct port_uplink *u)
+{
+	if (errno == ENODEV || errno == ENXIO) {
+		log_info("uplink %s: the interface is gone; detaching", u->base.name);
+		port_mark_broken(&u->base);
+	} else if (errno == ENETDOWN && u->link_up) {
+		u->link_up = false;
+		u->st.link_downs++;
+		log_info("uplink %s: link down; frames are dropped until it comes back", u->base.name);
+	}
 }
 
 static void uplink_flush(struct port *p)
@@ -204,28 +233,30 @@ static void uplink_flush(struct port *p)
 			off += (unsigned)r;
 			continue;
 		}
-		if (r < 0 && (errno == ENODEV || errno == ENXIO)) {
-			log_info("uplink %s: the interface is gone; detaching", p->name);
-			port_mark_broken(p);
-		} else if (r < 0 && errno == ENETDOWN && u->link_up) {
-			u->link_up = false;
-			u->st.link_downs++;
-			log_info("uplink %s: link down; frames are dropped until it comes back", p->name);
-		} else if (r < 0 && errno == EINVAL) {
+		if (r < 0 && errno == EINVAL) {
 			/* The kernel refused this frame's offload metadata: drop it alone, send the rest. */
 			u->st.tx_errors++;
 			p->st.tx_drops++;
 			off++;
 			continue;
 		}
+		if (r < 0)
+			uplink_send_error(u);
 		/* EAGAIN (device queue full), ENETDOWN, ENOBUFS: drop the rest of the batch. */
 		u->st.tx_errors += n - off;
 		p->st.tx_drops += n - off;
 		break;
 	}
-	if (off == n && n && !u->link_up) {
+	if (off == n && n)
+		uplink_sent(u);
+}
+
+/* Frames went out: a link seen down is up again. */
+static void uplink_sent(struct port_uplink *u)
+{
+	if (!u->link_up) {
 		u->link_up = true;
-		log_info("uplink %s: link up", p->name);
+		log_info("uplink %s: link up", u->base.name);
 	}
 }
 
@@ -234,10 +265,9 @@ static void uplink_destroy(struct port *p)
 	struct port_uplink *u = (struct port_uplink *)p;
 
 	loop_del(&u->src);
-	if (u->ring)
-		munmap(u->ring, u->ring_len);
 	close(u->fd); /* leaves promiscuous mode */
 	free(u->txbuf);
+	free(u->rxbuf);
 	loop_defer_free(u);
 }
 
@@ -250,30 +280,15 @@ static const struct port_ops uplink_ops = {
 
 static int uplink_setup(struct port_uplink *u)
 {
-	struct tpacket_req3 req;
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
-	int v = TPACKET_V3, one = 1;
+	int one = 1, rcvbuf = UPLINK_RCVBUF;
 
-	if (setsockopt(u->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0)
-		return -errno;
-	/* Before the ring: the kernel refuses it on a socket that has one. */
 	if (setsockopt(u->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) < 0)
 		return -errno;
-	memset(&req, 0, sizeof(req));
-	req.tp_block_size = UPLINK_BLOCK_SIZE;
-	req.tp_block_nr = UPLINK_BLOCK_NR;
-	req.tp_frame_size = UPLINK_FRAME_SIZE;
-	req.tp_frame_nr = UPLINK_BLOCK_SIZE / UPLINK_FRAME_SIZE * UPLINK_BLOCK_NR;
-	req.tp_retire_blk_tov = UPLINK_BLOCK_TIMEOUT_MS;
-	if (setsockopt(u->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
-		return -errno;
-	u->ring_len = (size_t)UPLINK_BLOCK_SIZE * UPLINK_BLOCK_NR;
-	u->ring = mmap(NULL, u->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, 0);
-	if (u->ring == MAP_FAILED) {
-		u->ring = NULL;
-		return -errno;
-	}
+	/* Beyond net.core.rmem_max as root (SO_RCVBUFFORCE); the default otherwise. */
+	if (setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
 	sll.sll_protocol = htons(ETH_P_ALL);
@@ -288,6 +303,16 @@ static int uplink_setup(struct port_uplink *u)
 	return 0;
 }
 
+/* Undo a half-made uplink. */
+static void uplink_free(struct port_uplink *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	free(u->txbuf);
+	free(u->rxbuf);
+	free(u);
+}
+
 int port_uplink_new(const char *ifname, struct port_uplink **out)
 {
 	struct port_uplink *u;
@@ -298,22 +323,27 @@ int port_uplink_new(const char *ifname, struct port_uplink **out)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
+	u->fd = -1;
 	u->txbuf = malloc(UPLINK_TXQ_BYTES);
+	u->rxbuf = malloc((size_t)UPLINK_RXB * UPLINK_RX_SLOT);
+	if (!u->txbuf || !u->rxbuf) {
+		uplink_free(u);
+		return -ENOMEM;
+	}
 	u->ifindex = (int)if_nametoindex(ifname);
-	u->fd = u->ifindex ? socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL)) : -1;
-	if (!u->txbuf || !u->ifindex || u->fd < 0) {
-		r = !u->txbuf ? -ENOMEM : !u->ifindex ? -ENODEV : -errno;
-		free(u->txbuf);
-		free(u);
+	if (!u->ifindex) {
+		uplink_free(u);
+		return -ENODEV;
+	}
+	u->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (u->fd < 0) {
+		r = -errno;
+		uplink_free(u);
 		return r;
 	}
 	snprintf(u->base.name, sizeof(u->base.name), "%s", ifname);
 	if ((r = uplink_setup(u)) < 0) {
-		if (u->ring)
-			munmap(u->ring, u->ring_len);
-		close(u->fd);
-		free(u->txbuf);
-		free(u);
+		uplink_free(u);
 		return r;
 	}
 	u->link_up = link_is_up(u->fd, ifname, &u->mtu);
@@ -326,10 +356,7 @@ int port_uplink_new(const char *ifname, struct port_uplink **out)
 	u->base.offload = true;
 	u->src = (struct loop_src){ .type = EV_CALLBACK, .fd = u->fd, .obj = u, .cb = uplink_readable };
 	if ((r = loop_add(&u->src, EPOLLIN)) < 0) {
-		munmap(u->ring, u->ring_len);
-		close(u->fd);
-		free(u->txbuf);
-		free(u);
+		uplink_free(u);
 		return r;
 	}
 	*out = u;
@@ -348,11 +375,11 @@ uint32_t port_uplink_mtu(const struct port_uplink *u)
 
 void port_uplink_stats(struct port_uplink *u, struct uplink_stats *st)
 {
-	struct tpacket_stats_v3 ks;
+	struct tpacket_stats ks;
 	socklen_t len = sizeof(ks);
 
 	if (getsockopt(u->fd, SOL_PACKET, PACKET_STATISTICS, &ks, &len) == 0)
-		u->st.rx_ring_drops += ks.tp_drops; /* the kernel resets its counters on read */
+		u->st.rx_drops += ks.tp_drops; /* the kernel resets its counters on read */
 	*st = u->st;
 	st->link_up = link_is_up(u->fd, u->base.name, NULL);
 }

@@ -26,7 +26,7 @@ struct port *port_uplink_port(struct port_uplink *u);
 uint32_t port_uplink_mtu(const struct port_uplink *u);
 /* Counters for `vmnet status`. */
 struct uplink_stats {
-	uint64_t rx_frames, tx_frames, rx_ring_drops, tx_errors, link_downs;
+	uint64_t rx_frames, tx_frames, rx_drops, tx_errors, link_downs;
 	bool link_up;
 };
 void port_uplink_stats(struct port_uplink *u, struct uplink_stats *st);
