@@ -176,23 +176,43 @@ int cmd_attach(int argc, char **argv)
 	return r;
 }
 
+/* vmnet detach [--persist] NAME: --persist takes a socket attachment out of its named network's definition too. */
 int cmd_detach(int argc, char **argv)
 {
-	xpc_object_t req;
+	xpc_object_t req, rep;
+	const char *name = NULL, *defn;
+	bool persist = false, bad = false;
 	uint32_t st;
 	int fd;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: vmnet detach NAME\n");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--persist") && !persist)
+			persist = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			bad = true;
+	}
+	if (bad || !name) {
+		fprintf(stderr, "usage: vmnet detach [--persist] NAME\n");
 		return 2;
 	}
 	req = xpc_dictionary_create_empty();
-	xpc_dictionary_set_string(req, "name", argv[1]);
+	xpc_dictionary_set_string(req, "name", name);
+	xpc_dictionary_set_bool(req, "save", persist);
 	fd = cli_connect();
-	st = cli_request(fd, CTL_DETACH, req, NULL, NULL, 0);
+	st = cli_request(fd, CTL_DETACH, req, &rep, NULL, 0);
 	xpc_release(req);
 	close(fd);
-	return st == VMNET_SUCCESS ? 0 : 1;
+	if (st != VMNET_SUCCESS)
+		return 1;
+	if (persist)
+		printf("%s detached and removed from its network's definition\n", name);
+	else if ((defn = xpc_dictionary_get_string(rep, "definition")))
+		printf("%s detached; it is in the definition of network %s and comes back when the network next starts "
+		       "(vmnet detach --persist %s removes it for good)\n", name, defn, name);
+	xpc_release(rep);
+	return 0;
 }
 
 /* Send or receive one descriptor over a socketpair. */

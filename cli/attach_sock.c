@@ -2,9 +2,11 @@
  * attach_sock.c — virtual machines on a vmnet network through sockets:
  *
  *   vmnet attach --qemu-stream PATH | --dgram PATH | --vhost-user PATH [--network N] [--name NAME] [--isolated]
+ *                [--persist]
  *       vmnetd listens on PATH (QEMU -netdev stream / -netdev dgram, vfkit unixgram,
  *       QEMU -netdev vhost-user)
- *       until `vmnet detach NAME`;
+ *       until `vmnet detach NAME`; with --persist (N a named network) it is
+ *       kept in N's definition until `vmnet detach --persist NAME`;
  *   vmnet run --fd N [--network N] [--name NAME] [--isolated] -- VMM [ARG...]
  *       a socketpair: one end goes to vmnetd as a stream port, the other is
  *       the VMM's descriptor N (QEMU -netdev stream,addr.type=fd,addr.str=N
@@ -33,9 +35,37 @@
 
 struct sock_args {
 	const char *kind, *path, *name, *network, *subnet;
-	bool isolated;
+	bool isolated, persist;
 	int fd; /* run: the VMM's descriptor number, or -1 */
 };
+
+int cli_sock_path(const char *arg, char *out, size_t size)
+{
+	const char *base;
+	char cwd[4096];
+
+	/* vmnetd has its own working directory: send an absolute path. */
+	if (arg[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		snprintf(out, size, "%s/%s", cwd, arg);
+	else
+		snprintf(out, size, "%s", arg);
+	base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+	if (strlen(out) <= CLI_SOCK_PATH_MAX && *base && strlen(base) <= CLI_SOCK_FILE_MAX)
+		return 0;
+	fprintf(stderr, "vmnet: the socket path %s is too long or has no file name (at most %d bytes, file name at most %d)\n",
+		out, CLI_SOCK_PATH_MAX, CLI_SOCK_FILE_MAX);
+	return -1;
+}
+
+void cli_sock_default_name(const char *path, char *out, size_t size)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	size_t n = strlen(base);
+
+	if (n > 5 && !strcmp(base + n - 5, ".sock"))
+		n -= 5;
+	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), base);
+}
 
 static int parse(int argc, char **argv, struct sock_args *a, bool run)
 {
@@ -44,7 +74,7 @@ static int parse(int argc, char **argv, struct sock_args *a, bool run)
 		{ "name", required_argument, NULL, 'N' },        { "network", required_argument, NULL, 'w' },
 		{ "subnet", required_argument, NULL, 's' },      { "isolated", no_argument, NULL, 'I' },
 		{ "fd", required_argument, NULL, 'f' },          { "vhost-user", required_argument, NULL, 'v' },
-		{ 0 },
+		{ "persist", no_argument, NULL, 'P' },           { 0 },
 	};
 	char *end;
 	int c;
@@ -61,6 +91,7 @@ static int parse(int argc, char **argv, struct sock_args *a, bool run)
 		case 'w': a->network = optarg; break;
 		case 's': a->subnet = optarg; break;
 		case 'I': a->isolated = true; break;
+		case 'P': a->persist = true; break;
 		case 'f':
 			a->fd = (int)strtol(optarg, &end, 10);
 			if (*end || !*optarg || a->fd < 3 || a->fd > 1023) {
@@ -71,9 +102,14 @@ static int parse(int argc, char **argv, struct sock_args *a, bool run)
 		default: return -1;
 		}
 	}
-	if (run ? a->fd < 0 || a->path : !a->path || a->fd >= 0) {
-		fprintf(stderr, run ? "vmnet: run --fd N takes no socket path\n"
+	if (run ? a->fd < 0 || a->path || a->persist : !a->path || a->fd >= 0) {
+		fprintf(stderr, run ? "vmnet: run --fd N takes no socket path and no --persist\n"
 				    : "vmnet: attach takes one of --qemu-stream PATH, --dgram PATH or --vhost-user PATH\n");
+		return -1;
+	}
+	if (a->persist && !a->network) {
+		fprintf(stderr, "vmnet: --persist keeps the attachment in a named network's definition: "
+				"it needs --network NAME\n");
 		return -1;
 	}
 	return 0;
@@ -92,36 +128,21 @@ static xpc_object_t request(const struct sock_args *a, const char *name, const c
 		xpc_dictionary_set_string(d, "path", path);
 	xpc_dictionary_set_bool(d, "isolation", a->isolated);
 	xpc_dictionary_set_bool(d, "persist", persist);
+	xpc_dictionary_set_bool(d, "save", a->persist);
 	return d;
-}
-
-/* The default name: the file name without a ".sock" ending ("/run/vm1.sock" -> "vm1"). */
-static void default_name(const char *path, char *out, size_t size)
-{
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	size_t n = strlen(base);
-
-	if (n > 5 && !strcmp(base + n - 5, ".sock"))
-		n -= 5;
-	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), base);
 }
 
 static int attach_sock(int argc, char **argv)
 {
 	struct sock_args a;
-	char path[4096], name[64], cwd[4096];
+	char path[4096], name[64];
 	xpc_object_t req, rep;
 	uint32_t st;
 	int fd;
 
-	if (parse(argc, argv, &a, false) < 0 || optind != argc)
+	if (parse(argc, argv, &a, false) < 0 || optind != argc || cli_sock_path(a.path, path, sizeof(path)) < 0)
 		return 2;
-	/* vmnetd has its own working directory: send an absolute path. */
-	if (a.path[0] != '/' && getcwd(cwd, sizeof(cwd)))
-		snprintf(path, sizeof(path), "%s/%s", cwd, a.path);
-	else
-		snprintf(path, sizeof(path), "%s", a.path);
-	default_name(path, name, sizeof(name));
+	cli_sock_default_name(path, name, sizeof(name));
 	if (a.name)
 		snprintf(name, sizeof(name), "%s", a.name);
 	req = request(&a, name, path, true);
@@ -131,8 +152,8 @@ static int attach_sock(int argc, char **argv)
 	close(fd);
 	if (st != VMNET_SUCCESS)
 		return 1;
-	printf("attached %s to network %s (%s socket %s)\n", name, xpc_dictionary_get_string(rep, "network"), a.kind,
-	       path);
+	printf("attached %s to network %s (%s socket %s)%s\n", name, xpc_dictionary_get_string(rep, "network"), a.kind,
+	       path, xpc_dictionary_get_string(rep, "definition") ? ", kept in the network's definition" : "");
 	xpc_release(rep);
 	return 0;
 }

@@ -28,8 +28,10 @@ static const struct command {
 	  "         [--host-ip A.B.C.D/N [--host-ip6 ADDR]]  (identifier networks: the host's own address)\n"
 	  "                                        attach a network namespace (a tap is created in it) or a host tap\n"
 	  "       attach (--qemu-stream PATH | --dgram PATH | --vhost-user PATH) [--name NAME] [--network ...] [--isolated]\n"
+	  "         [--persist]                    (--persist: kept in the definition of the named network --network NAME)\n"
 	  "                                        vmnetd listens on PATH for VMMs (QEMU -netdev stream/dgram/vhost-user, vfkit)" },
-	{ "detach", cmd_detach, "detach NAME                           remove an attachment" },
+	{ "detach", cmd_detach,
+	  "detach [--persist] NAME               remove an attachment (--persist: from its network's definition too)" },
 	{ "run", cmd_run_any,
 	  "run [--ip A.B.C.D/N] [--ifname IF] [--name NAME] [--network default|shared|UUID] [--subnet A.B.C.D/N] [--isolated] -- CMD [ARG...]\n"
 	  "                                        run CMD in a fresh network namespace attached to the network\n"
@@ -41,6 +43,7 @@ static const struct command {
 	{ "network", cmd_network,
 	  "network create NAME [--mode host|shared] [--subnet A.B.C.D/N] [--prefix P::/64] [--mtu N] [--no-dhcp]\n"
 	  "         [--no-dns] [--no-nat44] [--no-nat66] [--no-router-adv] [--external IF] [--reserve MAC,IP]...\n"
+	  "         [--qemu-stream|--dgram|--vhost-user PATH[,name=ID][,isolated]]...\n"
 	  "       network list [--json] | network show NAME [--json] | network delete NAME\n"
 	  "                                        named networks, kept by vmnetd (attach --network NAME)" },
 	{ "shutdown", cmd_shutdown, "shutdown                              stop the vmnetd this user talks to" },

@@ -28,10 +28,13 @@ static const char network_usage[] =
 	"usage: vmnet network create NAME [--mode host|shared] [--subnet A.B.C.D/N] [--prefix P::/64]\n"
 	"                           [--mtu N] [--no-dhcp] [--no-dns] [--no-nat44] [--no-nat66]\n"
 	"                           [--no-router-adv] [--external IF] [--reserve MAC,IP]...\n"
+	"                           [--qemu-stream PATH[,name=ID][,isolated]]... [--dgram PATH[,...]]...\n"
+	"                           [--vhost-user PATH[,...]]...\n"
 	"       vmnet network list [--json]\n"
 	"       vmnet network show NAME [--json]\n"
 	"       vmnet network delete NAME\n"
-	"  attach guests with: vmnet attach --netns NS --network NAME\n";
+	"  attach guests with: vmnet attach --netns NS --network NAME\n"
+	"  keep VMM sockets in a definition: vmnet attach --qemu-stream PATH --network NAME --persist\n";
 
 /* Send one CTL_NETWORK request. Return: the reply (+1), or NULL after the daemon's reason was printed. */
 static xpc_object_t network_request(xpc_object_t req)
@@ -103,6 +106,78 @@ static int create_option(int opt, const char *arg, struct netconf *cfg)
 	return -1;
 }
 
+static bool sock_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (!n || n > 30)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", name[i]))
+			return false;
+	return true;
+}
+
+/* Is key (name or path) of an entry of atts already value? */
+static bool sock_dup(xpc_object_t atts, const char *key, const char *value)
+{
+	for (size_t i = 0; i < xpc_array_get_count(atts); i++)
+		if (!strcmp(xpc_dictionary_get_string(xpc_array_get_value(atts, i), key), value))
+			return true;
+	return false;
+}
+
+/*
+ * --qemu-stream, --dgram, --vhost-user PATH[,name=ID][,isolated]: a socket
+ * attachment of the definition, appended to atts. The options are taken from
+ * the end, so a path may hold commas. Return: 0, or -1 after printing why.
+ */
+static int create_socket(int opt, const char *arg, xpc_object_t atts)
+{
+	const char *kind = opt == 'q' ? "stream" : opt == 'g' ? "dgram" : "vhost-user";
+	char buf[4096], path[4096], name[64] = "", *comma;
+	bool isolated = false;
+	xpc_object_t e;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	while ((comma = strrchr(buf, ','))) {
+		if (!strcmp(comma + 1, "isolated"))
+			isolated = true;
+		else if (!strncmp(comma + 1, "name=", 5) && !strchr(comma, '/') && !name[0])
+			snprintf(name, sizeof(name), "%s", comma + 6);
+		else
+			break;
+		*comma = 0;
+	}
+	if (!buf[0] || cli_sock_path(buf, path, sizeof(path)) < 0) {
+		fprintf(stderr, "vmnet: --%s wants PATH[,name=ID][,isolated], got '%s'\n",
+			opt == 'q' ? "qemu-stream" : kind, arg);
+		return -1;
+	}
+	if (!name[0])
+		cli_sock_default_name(path, name, sizeof(name));
+	if (!sock_name_ok(name)) {
+		fprintf(stderr, "vmnet: attachment name '%s': 1 to 30 letters, digits, '-', '_' or '.' (name=ID sets it)\n", name);
+		return -1;
+	}
+	if (sock_dup(atts, "path", path)) {
+		fprintf(stderr, "vmnet: two attachments at %s\n", path);
+		return -1;
+	}
+	if (sock_dup(atts, "name", name)) {
+		fprintf(stderr, "vmnet: two attachments named %s (PATH,name=ID names one)\n", name);
+		return -1;
+	}
+	e = xpc_dictionary_create_empty();
+	xpc_dictionary_set_string(e, "kind", kind);
+	xpc_dictionary_set_string(e, "name", name);
+	xpc_dictionary_set_string(e, "path", path);
+	xpc_dictionary_set_bool(e, "isolation", isolated);
+	xpc_array_append_value(atts, e);
+	xpc_release(e);
+	return 0;
+}
+
 static void print_network(xpc_object_t n);
 
 static int cmd_create(int argc, char **argv)
@@ -113,29 +188,38 @@ static int cmd_create(int argc, char **argv)
 		{ "external", required_argument, NULL, 'e' }, { "reserve", required_argument, NULL, 'r' },
 		{ "no-dhcp", no_argument, NULL, 'D' },      { "no-dns", no_argument, NULL, 'N' },
 		{ "no-nat44", no_argument, NULL, '4' },     { "no-nat66", no_argument, NULL, '6' },
-		{ "no-router-adv", no_argument, NULL, 'R' }, { 0 },
+		{ "no-router-adv", no_argument, NULL, 'R' }, { "qemu-stream", required_argument, NULL, 'q' },
+		{ "dgram", required_argument, NULL, 'g' },  { "vhost-user", required_argument, NULL, 'u' },
+		{ 0 },
 	};
 	static struct netconf cfg;
 	const char *why = NULL;
-	xpc_object_t req, rep;
-	int c;
+	xpc_object_t req, rep, atts = xpc_array_create_empty();
+	int c, r;
 
 	netconf_default(&cfg, VMNET_SHARED_MODE);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) /* options may follow NAME */
-		if (create_option(c, optarg, &cfg) < 0)
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) { /* options may follow NAME */
+		r = c == 'q' || c == 'g' || c == 'u' ? create_socket(c, optarg, atts) : create_option(c, optarg, &cfg);
+		if (r < 0) {
+			xpc_release(atts);
 			return 2;
+		}
+	}
 	if (optind != argc - 1) {
+		xpc_release(atts);
 		fprintf(stderr, "%s", network_usage);
 		return 2;
 	}
 	if (!netconf_name_ok(argv[optind])) {
 		fprintf(stderr, "vmnet: a network name is 1-32 letters, digits, '-', '_' or '.' (not starting with '-' or "
 				"'.'), and not default, host, shared, host-*, shared-*, net-* or a UUID\n");
+		xpc_release(atts);
 		return 2;
 	}
 	if (cfg.has_subnet && netconf_check(&cfg, cfg.base, cfg.mask, &why) < 0) {
 		fprintf(stderr, "vmnet: %s\n", why);
+		xpc_release(atts);
 		return 2;
 	}
 	req = xpc_dictionary_create_empty();
@@ -144,6 +228,9 @@ static int cmd_create(int argc, char **argv)
 	rep = netconf_to_xpc(&cfg);
 	xpc_dictionary_set_value(req, "config", rep);
 	xpc_release(rep);
+	if (xpc_array_get_count(atts))
+		xpc_dictionary_set_value(req, "attachments", atts);
+	xpc_release(atts);
 	rep = network_request(req);
 	if (!rep)
 		return 1;
@@ -184,6 +271,16 @@ static bool print_fwd(void *ctx, size_t i, xpc_object_t f)
 	return true;
 }
 
+static bool print_att(void *ctx, size_t i, xpc_object_t a)
+{
+	const char *kind = str_or(a, "kind", "?");
+
+	printf("  attach      %s %s %s%s (%s%s)\n", !strcmp(kind, "stream") ? "qemu-stream" : kind, str_or(a, "name", "?"),
+	       str_or(a, "path", "?"), xpc_dictionary_get_bool(a, "isolated") ? " isolated" : "",
+	       xpc_dictionary_get_bool(a, "attached") ? "attached" : "not attached: ", str_or(a, "error", ""));
+	return true;
+}
+
 /* `show`: every field of one network, one per line. */
 static void print_network(xpc_object_t n)
 {
@@ -206,6 +303,7 @@ static void print_network(xpc_object_t n)
 	       onoff(n, "nat66"), onoff(n, "router_adv"), str_or(n, "external", "(default route)"));
 	xpc_array_apply_f(xpc_dictionary_get_value(n, "reservations"), NULL, print_res);
 	xpc_array_apply_f(xpc_dictionary_get_value(n, "forwards"), NULL, print_fwd);
+	xpc_array_apply_f(xpc_dictionary_get_value(n, "attachments"), NULL, print_att);
 	printf("  guests      %" PRIu64 "\n", xpc_dictionary_get_uint64(n, "guests"));
 	if (xpc_dictionary_get_string(n, "host_tap"))
 		printf("  host tap    %s\n", xpc_dictionary_get_string(n, "host_tap"));

@@ -29,13 +29,13 @@ enum ctl_type {
 	CTL_STOP = 3,       /* -> {}; <- {} ; the interface of this connection is gone */
 	CTL_STATUS = 4,     /* -> {skip}; <- {version, pid, ..., networks: [...], next} (paged, see docs/protocol.md) */
 	CTL_ATTACH_TAP = 5, /* -> {network, name, persist, isolation, netns_path}; fd: tap; <- {vmnet.port, network} */
-	CTL_DETACH = 6,     /* -> {name}; <- {} */
+	CTL_DETACH = 6,     /* -> {name, save?}; <- {definition?} (save: out of a named network's definition too) */
 	CTL_SHUTDOWN = 7,   /* -> {}; <- {} then the daemon exits (root or the daemon's owner) */
 	CTL_LEASES = 8,     /* -> {network?}; <- {networks: [{name, gateway, leases: [{mac, ip, hostname, expires_in}]}]} */
 	CTL_CONFIG = 9,     /* -> {network?, lines: ["key=value", ...]}; <- {network, subnet, running, file, settings...} */
 	CTL_FORWARD = 10,   /* port forwarding: add/remove/list (daemon/forward.c, docs/protocol.md) */
 	CTL_NETWORK = 11,   /* {op: create|join|define|list|show|delete, ...}: network objects, named networks (daemon/netdef.c, docs/protocol.md §8) */
-	CTL_ATTACH_SOCKET = 12, /* VMM sockets: QEMU stream/dgram, vhost-user (daemon/attach_sock.c, docs/protocol.md) */
+	CTL_ATTACH_SOCKET = 12, /* VMM sockets: QEMU stream/dgram, vhost-user; save: into a named network's definition (daemon/attach_sock.c) */
 };
 
 struct ctl_hdr {

@@ -484,6 +484,7 @@ static xpc_object_t port_status(const struct port *p)
 {
 	xpc_object_t d = xpc_dictionary_create_empty();
 	const struct conn *owner = p->owner;
+	const char *path, *defn;
 	char mac[UTIL_MAC_STRLEN];
 
 	xpc_dictionary_set_uint64(d, "id", p->id);
@@ -497,6 +498,11 @@ static xpc_object_t port_status(const struct port *p)
 	xpc_dictionary_set_bool(d, "persistent", owner == NULL);
 	if (owner)
 		xpc_dictionary_set_int64(d, "pid", owner->pid);
+	if ((path = attach_sock_path(p))) {
+		xpc_dictionary_set_string(d, "path", path);
+		if ((defn = netdef_att_network(p)))
+			xpc_dictionary_set_string(d, "definition", defn);
+	}
 	xpc_dictionary_set_uint64(d, "rx_frames", p->st.rx_frames);
 	xpc_dictionary_set_uint64(d, "rx_bytes", p->st.rx_bytes);
 	xpc_dictionary_set_uint64(d, "tx_frames", p->st.tx_frames);
@@ -908,6 +914,7 @@ static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_objec
 	struct port *p;
 	xpc_object_t r;
 	uint32_t st;
+	int err;
 
 	if (nfds != 1 || check_tap_fd(fds[0]) < 0) {
 		reply_error(c, h, VMNET_INVALID_ARGUMENT, "attach needs exactly one tap device descriptor");
@@ -922,10 +929,11 @@ static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_objec
 		reply_error(c, h, st, why);
 		return;
 	}
-	if (port_tap_new(fds[0], name, &pt) < 0) {
+	if ((err = port_tap_new(fds[0], name, &pt)) < 0) {
 		fds[0] = -1;
 		network_release_if_empty(net);
-		reply_error(c, h, VMNET_MEM_FAILURE, "out of memory");
+		reply_error(c, h, err == -ENOMEM ? VMNET_MEM_FAILURE : VMNET_FAILURE,
+			    err == -ENOMEM ? "out of memory" : "the tap device's virtio-net header cannot be set up");
 		return;
 	}
 	fds[0] = -1; /* the port owns it now */
@@ -948,18 +956,37 @@ static void handle_attach_tap(struct conn *c, const struct ctl_hdr *h, xpc_objec
 	xpc_release(r);
 }
 
+/*
+ * CTL_DETACH {name, save}: remove an attachment. With save, a socket
+ * attachment of a named network's definition leaves the definition too
+ * (netdef.c); without, one that is in a definition comes back when its
+ * network next starts, and the reply names that network ("definition").
+ */
 static void handle_detach(struct conn *c, const struct ctl_hdr *h, xpc_object_t d)
 {
-	const char *name = xpc_dictionary_get_string(d, "name");
+	const char *name = xpc_dictionary_get_string(d, "name"), *why = NULL, *defn;
 	struct port *p = name ? network_port_by_name(name) : NULL;
+	xpc_object_t r;
+	uint32_t st;
 
+	if (xpc_dictionary_get_bool(d, "save")) {
+		if ((st = netdef_att_remove(c, name, &why)) != VMNET_SUCCESS)
+			reply_error(c, h, st, why);
+		else
+			reply(c, h, VMNET_SUCCESS, NULL, NULL, 0);
+		return;
+	}
 	if (!p || (p->ops->kind[0] != 't' && !attach_sock_detachable(p)) || (p->owner && p->owner != c)) {
 		reply_error(c, h, VMNET_INVALID_ARGUMENT, "no such attachment");
 		return;
 	}
+	r = xpc_dictionary_create_empty();
+	if ((defn = netdef_att_network(p)))
+		xpc_dictionary_set_string(r, "definition", defn);
 	log_info("%s %s detached", p->ops->kind, p->name);
 	network_remove_port(p);
-	reply(c, h, VMNET_SUCCESS, NULL, NULL, 0);
+	reply(c, h, VMNET_SUCCESS, r, NULL, 0);
+	xpc_release(r);
 }
 
 static void handle_hello(struct conn *c, const struct ctl_hdr *h)

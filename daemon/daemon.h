@@ -62,9 +62,36 @@ uint32_t control_pick_network(struct iface_req *req, const struct gateway_config
 void forward_handle(struct conn *c, const struct ctl_hdr *h, void *dict);
 
 /* ---- VMM socket attachments (attach_sock.c): CTL_ATTACH_SOCKET ---- */
+#define SOCK_NAME_MAX 30  /* attachment names: "NAME.N" connection names fit a port's 40 bytes */
+#define SOCK_PATH_MAX 107 /* sun_path less its terminating zero */
+/* A socket attachment as a request, a `network create` option or a definition line names it. */
+struct sock_spec {
+	char kind[12]; /* "stream", "dgram" or "vhost-user" */
+	char name[SOCK_NAME_MAX + 1];
+	char path[SOCK_PATH_MAX + 1];
+	bool isolated;
+};
 void attach_sock_handle(struct conn *c, const struct ctl_hdr *h, void *dict, int *fds, int nfds);
 /* May `vmnet detach` remove this port (a socket attachment or one of its connections)? */
 bool attach_sock_detachable(const struct port *p);
+/*
+ * Fill s and check its syntax: kind, name (not whether it is taken), and an
+ * absolute path of at most SOCK_PATH_MAX bytes ending in a file name of at
+ * most 80 bytes, without control characters or a blank at its end.
+ * Return: NULL, or why it is refused.
+ */
+const char *attach_sock_spec(struct sock_spec *s, const char *kind, const char *name, const char *path,
+			     bool isolated);
+/*
+ * Bind s->path and put the attachment on net, started, on behalf of uid
+ * (who must be allowed to create the file; it gets the file) and owned by
+ * owner (NULL: the daemon). On failure nothing is left behind, and net is
+ * released when nothing else holds it. Return: VMNET_SUCCESS and *out, or a status and *why.
+ */
+uint32_t attach_sock_create(struct network *net, const struct sock_spec *s, uid_t uid, struct conn *owner,
+			    struct port **out, const char **why);
+/* The socket path of a listening or datagram attachment. Return: it, or NULL (any other port). */
+const char *attach_sock_path(const struct port *p);
 /* Which network an attachment request names, as for taps (control.c). Return: VMNET_SUCCESS and *net, or a status and *why. */
 uint32_t attach_network(struct conn *c, void *d, struct iface_req *req, struct network **net, const char **why);
 
@@ -90,6 +117,21 @@ uint32_t netdef_pick(const struct conn *c, const struct iface_req *req, struct n
  * and *out, or a status and *why.
  */
 uint32_t netdef_attach_network(const struct conn *c, const char *name, struct network **out, const char **why);
+/*
+ * Socket attachments kept in a named network's definition (`vmnet attach
+ * --persist`, `vmnet network create ... --qemu-stream PATH`).
+ * netdef_att_check: may c save s in the definition of the named network
+ * `network` (a named network, c may define networks, s's name and path in
+ * no definition yet, room left)? netdef_att_add: record s, whose attachment
+ * p was just made, and rewrite the definition. netdef_att_remove (`vmnet
+ * detach --persist NAME`): take NAME out of its definition and detach it.
+ * Return: VMNET_SUCCESS, or a status and *why.
+ */
+uint32_t netdef_att_check(const struct conn *c, const char *network, const struct sock_spec *s, const char **why);
+uint32_t netdef_att_add(const char *network, const struct sock_spec *s, const char **why);
+uint32_t netdef_att_remove(const struct conn *c, const char *name, const char **why);
+/* The named network whose definition holds the attachment p. Return: its name, or NULL. */
+const char *netdef_att_network(const struct port *p);
 /*
  * Take a guest port out of its network for good: a libvmnet interface's
  * connection is closed (the client sees VMNET_FAILURE), a tap is detached.

@@ -41,6 +41,19 @@
  * attachment names it. "delete" detaches every guest and removes the file.
  * Only root and the daemon's owner may define or delete.
  *
+ * A definition may hold socket attachments for VMMs ("attach=KIND NAME
+ * [isolated] PATH" lines; `network create --qemu-stream ...`, `attach
+ * --persist`, `detach --persist`). netconf_parse knows nothing of them:
+ * definition_atts takes those lines out of the text first, so an old file
+ * loads as before and a bad attach= line is logged and skipped without
+ * failing the file. They are made (attach_sock_create, owned by the daemon)
+ * whenever the network starts; one that cannot be made (its path taken by a
+ * file, its directory gone) is logged and shown by "show", and the network
+ * comes up without it. At create time a failure refuses the whole request.
+ * Which port is a definition's is not recorded: a port of the network with
+ * the entry's name, bound at its path, is (att_live), so detaching by hand
+ * and attaching again are both seen as they are.
+ *
  * Re-entrancy: destroying an object closes other connections, whose closing
  * comes back here (netdef_conn_closed). Objects being destroyed are marked
  * `dying` and skipped; the hold list is rescanned from its head after every
@@ -69,7 +82,16 @@
 #include "engine/port_host.h"
 
 #define NETDEF_DIR "networks"
-#define NETDEF_MAX 256 /* network objects + named networks */
+#define NETDEF_MAX 256    /* network objects + named networks */
+#define NETDEF_ATT_MAX 64 /* socket attachments in one definition */
+#define NETDEF_ATT_KEY "attach="
+
+/* A socket attachment of a named network's definition: made whenever the network starts. */
+struct netatt {
+	struct sock_spec s;
+	bool conflict; /* its name or path was in an earlier-loaded definition: never made */
+	char err[160]; /* why it could not be made the last time (empty: it was) */
+};
 
 struct netobj {
 	struct netobj *next;
@@ -83,6 +105,8 @@ struct netobj {
 	struct network *net;  /* NULL: a named network that is not running (err says why) */
 	char err[160];
 	struct netconf cfg;   /* the subnet is the effective one once started */
+	struct netatt *att;   /* named networks: the socket attachments of the definition */
+	unsigned natt;
 };
 
 /* A connection's hold on an object: the creator's (its closing destroys the object) or a joiner's. */
@@ -141,12 +165,13 @@ static bool may_use(const struct netobj *o, uid_t uid)
 	return uid == 0 || uid == o->uid;
 }
 
+/* Ports that carry a guest's frames: not the host's, not a listening socket attachment (its VMs count). */
 static unsigned guests_of(const struct network *n)
 {
 	unsigned g = 0;
 
 	for (const struct port *p = n ? n->ports : NULL; p; p = p->next)
-		g += !p->host_side;
+		g += !p->host_side && p->ops->output;
 	return g;
 }
 
@@ -320,6 +345,7 @@ static void obj_destroy(struct netobj *o)
 			nobjs--;
 			break;
 		}
+	free(o->att);
 	free(o);
 }
 
@@ -340,6 +366,117 @@ static struct netobj *obj_new(const struct netconf *cfg)
 	objs = o;
 	nobjs++;
 	return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* socket attachments of a definition                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The live attachment a definition entry stands for: a port of o's network
+ * with its name, bound at its path. It may have been detached by hand (and
+ * made again); nothing is kept but the name and path.
+ * Return: the port, or NULL.
+ */
+static struct port *att_live(const struct netobj *o, const struct netatt *a)
+{
+	struct port *p = o->net ? network_port_by_name(a->s.name) : NULL;
+	const char *path = p && p->net == o->net ? attach_sock_path(p) : NULL;
+
+	return path && !strcmp(path, a->s.path) ? p : NULL;
+}
+
+/* The definition entry, other than skip, already holding s's name or path. Return: it (and *in), or NULL. */
+static const struct netatt *att_conflict(const struct sock_spec *s, const struct netatt *skip,
+					 const struct netobj **in)
+{
+	for (const struct netobj *o = objs; o; o = o->next)
+		for (unsigned i = 0; !o->dying && i < o->natt; i++) {
+			const struct netatt *a = &o->att[i];
+
+			if (a != skip && (!strcmp(a->s.name, s->name) || !strcmp(a->s.path, s->path))) {
+				*in = o;
+				return a;
+			}
+		}
+	return NULL;
+}
+
+/* Return: 0, or -ENOSPC (the definition is full) / -ENOMEM. */
+static int att_append(struct netobj *o, const struct sock_spec *s)
+{
+	struct netatt *n;
+
+	if (o->natt >= NETDEF_ATT_MAX)
+		return -ENOSPC;
+	if (!(n = realloc(o->att, (o->natt + 1) * sizeof(*n))))
+		return -ENOMEM;
+	o->att = n;
+	memset(&n[o->natt], 0, sizeof(*n));
+	n[o->natt++].s = *s;
+	return 0;
+}
+
+/*
+ * Make o's defined attachments that are not there (o's network runs), on
+ * behalf of uid. strict (`vmnet network create`): stop at the first failure,
+ * *why names it. Otherwise (the daemon starts, the network starts again) a
+ * failure is logged and kept for `vmnet network show`; the network and the
+ * other attachments go on.
+ * Return: VMNET_SUCCESS, or (strict) a status and *why.
+ */
+static uint32_t obj_attach_all(struct netobj *o, uid_t uid, bool strict, const char **why)
+{
+	static char msg[240];
+
+	for (unsigned i = 0; o->net && i < o->natt; i++) {
+		struct netatt *a = &o->att[i];
+		const char *w = NULL;
+		struct port *p;
+		uint32_t st;
+
+		if (a->conflict || att_live(o, a))
+			continue;
+		st = attach_sock_create(o->net, &a->s, uid, NULL, &p, &w);
+		if (st == VMNET_SUCCESS) {
+			a->err[0] = 0;
+			log_info("network %s: %s %s attached at %s (definition)", o->name, a->s.kind, a->s.name, a->s.path);
+			continue;
+		}
+		snprintf(a->err, sizeof(a->err), "%s", w ? w : "could not be attached");
+		if (strict) {
+			snprintf(msg, sizeof(msg), "attachment %s (%s): %s", a->s.name, a->s.path, a->err);
+			*why = msg;
+			return st;
+		}
+		log_warn("network %s: %s %s at %s not attached: %s", o->name, a->s.kind, a->s.name, a->s.path, a->err);
+	}
+	return VMNET_SUCCESS;
+}
+
+/* The "attachments" of list and show. Return: a new array. */
+static xpc_object_t att_describe(const struct netobj *o)
+{
+	xpc_object_t arr = xpc_array_create_empty();
+
+	for (unsigned i = 0; i < o->natt; i++) {
+		const struct netatt *a = &o->att[i];
+		xpc_object_t e = xpc_dictionary_create_empty();
+		bool live = att_live(o, a) != NULL;
+
+		xpc_dictionary_set_string(e, "kind", a->s.kind);
+		xpc_dictionary_set_string(e, "name", a->s.name);
+		xpc_dictionary_set_string(e, "path", a->s.path);
+		xpc_dictionary_set_bool(e, "isolated", a->s.isolated);
+		xpc_dictionary_set_bool(e, "attached", live);
+		if (!live)
+			xpc_dictionary_set_string(e, "error", !o->net   ? "the network is not running"
+							      : a->err[0] ? a->err
+									  : "detached; made again when the network next starts");
+		xpc_array_append_value(arr, e);
+		xpc_release(e);
+	}
+	return arr;
 }
 
 /* ------------------------------------------------------------------ */
@@ -407,6 +544,10 @@ static xpc_object_t obj_describe(const struct netobj *o)
 	}
 	xpc_dictionary_set_uint64(d, "guests", guests_of(o->net));
 	if (o->named) {
+		xpc_object_t atts = att_describe(o);
+
+		xpc_dictionary_set_value(d, "attachments", atts);
+		xpc_release(atts);
 		definition_path(o->name, path, sizeof(path));
 		xpc_dictionary_set_string(d, "file", path);
 	} else {
@@ -452,11 +593,116 @@ static int definition_save(const struct netobj *o)
 		return -errno;
 	definition_path(o->name, path, sizeof(path));
 	n = netconf_format(&o->cfg, o->id, text, sizeof(text));
+	for (unsigned i = 0; i < o->natt; i++) {
+		const struct sock_spec *a = &o->att[i].s;
+
+		n += (size_t)snprintf(text + n, sizeof(text) - n, NETDEF_ATT_KEY "%s %s %s%s\n", a->kind, a->name,
+				      a->isolated ? "isolated " : "", a->path);
+		if (n >= sizeof(text))
+			return -EFBIG; /* cannot happen: 64 short lines besides at most 256 reservations */
+	}
 	return util_write_atomic(path, text, n);
 }
 
-/* Read one definition file into cfg. Return: 0, or -errno / -EINVAL (err says why). */
-static int definition_read(const char *path, struct netconf *cfg, uuid_t id, char *err, size_t errlen)
+static char *att_word(char **p)
+{
+	char *w;
+
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (!**p || **p == '/')
+		return NULL;
+	w = *p;
+	while (**p && **p != ' ' && **p != '\t')
+		(*p)++;
+	if (**p)
+		*(*p)++ = 0;
+	return w;
+}
+
+/*
+ * The value of an attach= line: "KIND NAME [isolated] PATH", the path being
+ * the rest of the line from its first '/' (it may hold blanks). Cut up in
+ * place. Return: 0, or -EINVAL with *why.
+ */
+static int att_parse(char *v, struct sock_spec *s, const char **why)
+{
+	char *kind = att_word(&v), *name = kind ? att_word(&v) : NULL, *w;
+	bool isolated = false;
+
+	while (name && (w = att_word(&v)))
+		if (strcmp(w, "isolated")) {
+			*why = "unknown flag (only \"isolated\" goes between the name and the path)";
+			return -EINVAL;
+		} else {
+			isolated = true;
+		}
+	if (!name || *v != '/') {
+		*why = "expected KIND NAME [isolated] /PATH";
+		return -EINVAL;
+	}
+	*why = attach_sock_spec(s, kind, name, v, isolated);
+	return *why ? -EINVAL : 0;
+}
+
+/*
+ * Take the attach= lines out of a definition's text into atts: each becomes
+ * a bare "#" (a comment for netconf_parse, whose line numbers stay right).
+ * A bad line, a name or path given twice and lines beyond NETDEF_ATT_MAX are
+ * logged and skipped: the network and its other attachments come up anyway.
+ * The text shrinks in place. Return: how many were taken.
+ */
+static unsigned definition_atts(char *text, const char *file, struct netatt *atts)
+{
+	char line[256], *r = text, *w = text;
+	unsigned n = 0, lineno = 0;
+
+	while (*r) {
+		size_t len = strcspn(r, "\n"), lead = strspn(r, " \t"), m = len - lead;
+		const char *why = NULL;
+		char *next = r + len + (r[len] == '\n');
+
+		lineno++;
+		if (m < strlen(NETDEF_ATT_KEY) || strncmp(r + lead, NETDEF_ATT_KEY, strlen(NETDEF_ATT_KEY))) {
+			memmove(w, r, (size_t)(next - r));
+			w += next - r;
+			r = next;
+			continue;
+		}
+		if (n == NETDEF_ATT_MAX) {
+			why = "more than 64 attachments";
+		} else if (m >= sizeof(line)) {
+			why = "line too long";
+		} else {
+			memcpy(line, r + lead, m);
+			line[m] = 0;
+			while (m && (line[m - 1] == ' ' || line[m - 1] == '\t' || line[m - 1] == '\r'))
+				line[--m] = 0;
+			memset(&atts[n], 0, sizeof(atts[n]));
+			if (att_parse(line + strlen(NETDEF_ATT_KEY), &atts[n].s, &why) == 0)
+				for (unsigned i = 0; i < n && !why; i++)
+					if (!strcmp(atts[i].s.name, atts[n].s.name) || !strcmp(atts[i].s.path, atts[n].s.path))
+						why = "the same name or path as an earlier attachment";
+		}
+		if (why)
+			log_warn("%s: line %u: attachment skipped: %s", file, lineno, why);
+		else
+			n++;
+		memcpy(w, "#\n", 2);
+		w += 2;
+		r = next;
+	}
+	*w = 0;
+	return n;
+}
+
+/*
+ * Read one definition file into cfg, and its socket attachments into atts
+ * (*natt; bad ones are logged and skipped).
+ * Return: 0, or -errno / -EINVAL (err says why).
+ */
+static int definition_read(const char *path, struct netconf *cfg, uuid_t id, struct netatt *atts, unsigned *natt,
+			   char *err, size_t errlen)
 {
 	static char text[NETCONF_FILE_MAX + 1];
 	ssize_t n;
@@ -478,17 +724,45 @@ static int definition_read(const char *path, struct netconf *cfg, uuid_t id, cha
 		snprintf(err, errlen, "not a text file");
 		return -EINVAL;
 	}
+	*natt = definition_atts(text, path, atts);
 	return netconf_parse(text, cfg, id, err, errlen);
+}
+
+/*
+ * Give o the attachments read from its file. One whose name or path an
+ * earlier-loaded definition holds already is kept (it stays in the file)
+ * but never made.
+ */
+static void definition_take_atts(struct netobj *o, const struct netatt *atts, unsigned natt)
+{
+	for (unsigned i = 0; i < natt; i++) {
+		const struct netobj *other = NULL;
+		struct netatt *a;
+
+		if (att_append(o, &atts[i].s) < 0) {
+			log_warn("network %s: out of memory for attachment %s; skipped", o->name, atts[i].s.name);
+			continue;
+		}
+		a = &o->att[o->natt - 1];
+		if (att_conflict(&a->s, a, &other)) {
+			a->conflict = true;
+			snprintf(a->err, sizeof(a->err), "its name or path is in the definition of network %s as well",
+				 other->name);
+			log_warn("network %s: attachment %s (%s) not made: %s", o->name, a->s.name, a->s.path, a->err);
+		}
+	}
 }
 
 /* Load one <name>.conf. */
 static void definition_load(const char *dir, const char *file)
 {
 	static struct netconf cfg;
+	static struct netatt atts[NETDEF_ATT_MAX];
 	char name[NETCONF_NAME_MAX + 8], path[4200], err[160];
 	size_t len = strlen(file);
 	const char *why = NULL;
 	struct netobj *o;
+	unsigned natt = 0;
 	uuid_t id;
 
 	if (len <= 5 || strcmp(file + len - 5, ".conf") || len - 5 >= sizeof(name))
@@ -500,7 +774,7 @@ static void definition_load(const char *dir, const char *file)
 		log_warn("%s: not a valid network name; ignored", path);
 		return;
 	}
-	if (definition_read(path, &cfg, id, err, sizeof(err)) < 0) {
+	if (definition_read(path, &cfg, id, atts, &natt, err, sizeof(err)) < 0) {
 		log_warn("%s: %s; the network is not started", path, err);
 		return;
 	}
@@ -512,10 +786,13 @@ static void definition_load(const char *dir, const char *file)
 	memcpy(o->id, id, sizeof(uuid_t));
 	o->named = true;
 	o->uid = opts.owner;
+	definition_take_atts(o, atts, natt);
 	if (obj_start(o, &why) != VMNET_SUCCESS) {
 		snprintf(o->err, sizeof(o->err), "%s", why ? why : "could not be started");
 		log_warn("named network %s not started: %s", name, o->err);
+		return;
 	}
+	obj_attach_all(o, opts.owner, false, NULL);
 }
 
 void netdef_load(void)
@@ -678,6 +955,48 @@ static void op_join(struct conn *c, const struct ctl_hdr *h, xpc_object_t req)
 	reply_serialization(c, h, o);
 }
 
+/*
+ * The "attachments" of a define request ([{kind, name, path, isolation}],
+ * untrusted) into o: checked, not made yet. Return: VMNET_SUCCESS, or a
+ * status and *why.
+ */
+static uint32_t request_atts(xpc_object_t req, struct netobj *o, const char **why)
+{
+	static char msg[240];
+	xpc_object_t arr = xpc_dictionary_get_value(req, "attachments");
+	size_t n = arr && xpc_get_type(arr) == XPC_TYPE_ARRAY ? xpc_array_get_count(arr) : 0;
+
+	if (arr && (xpc_get_type(arr) != XPC_TYPE_ARRAY || n > NETDEF_ATT_MAX)) {
+		*why = "attachments must be an array of at most 64 socket attachments";
+		return VMNET_INVALID_ARGUMENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		xpc_object_t e = xpc_array_get_value(arr, i);
+		const struct netobj *other;
+		const char *w, *name = NULL;
+		struct sock_spec s;
+
+		if (xpc_get_type(e) != XPC_TYPE_DICTIONARY) {
+			*why = "attachments must be an array of dictionaries";
+			return VMNET_INVALID_ARGUMENT;
+		}
+		name = xpc_dictionary_get_string(e, "name");
+		w = attach_sock_spec(&s, xpc_dictionary_get_string(e, "kind"), name, xpc_dictionary_get_string(e, "path"),
+				     xpc_dictionary_get_bool(e, "isolation"));
+		if (!w && att_conflict(&s, NULL, &other))
+			w = other == o ? "another attachment of this network has the same name or path"
+				       : "its name or path is in another network's definition";
+		if (!w && att_append(o, &s) < 0)
+			w = "out of memory";
+		if (w) {
+			snprintf(msg, sizeof(msg), "attachment %.40s: %s", name ? name : "?", w);
+			*why = msg;
+			return VMNET_INVALID_ARGUMENT;
+		}
+	}
+	return VMNET_SUCCESS;
+}
+
 /* "define" (vmnet network create NAME): a named network, started and saved. */
 static void op_define(struct conn *c, const struct ctl_hdr *h, xpc_object_t req)
 {
@@ -712,8 +1031,9 @@ static void op_define(struct conn *c, const struct ctl_hdr *h, xpc_object_t req)
 	snprintf(o->name, sizeof(o->name), "%s", name);
 	o->named = true;
 	o->uid = opts.owner;
-	if ((st = obj_start(o, &why)) != VMNET_SUCCESS) {
-		obj_destroy(o);
+	if ((st = request_atts(req, o, &why)) != VMNET_SUCCESS || (st = obj_start(o, &why)) != VMNET_SUCCESS ||
+	    (st = obj_attach_all(o, control_conn_uid(c), true, &why)) != VMNET_SUCCESS) {
+		obj_destroy(o); /* with whatever attachments were made */
 		control_reply_error(c, h, st, why);
 		return;
 	}
@@ -858,10 +1178,118 @@ uint32_t netdef_attach_network(const struct conn *c, const char *name, struct ne
 		*why = "only the network's creator's user and root may attach to it";
 		return VMNET_NOT_AUTHORIZED;
 	}
-	if (!o->net && (st = obj_start(o, why)) != VMNET_SUCCESS) {
-		snprintf(o->err, sizeof(o->err), "%s", *why ? *why : "could not be started");
-		return st;
+	if (!o->net) {
+		if ((st = obj_start(o, why)) != VMNET_SUCCESS) {
+			snprintf(o->err, sizeof(o->err), "%s", *why ? *why : "could not be started");
+			return st;
+		}
+		obj_attach_all(o, opts.owner, false, NULL); /* a late start: its definition's sockets too */
 	}
 	*out = o->net;
 	return VMNET_SUCCESS;
+}
+
+/* The named network that `network` names, if c may change its definition. Return: VMNET_SUCCESS and *out. */
+static uint32_t named_for_change(const struct conn *c, const char *network, struct netobj **out, const char **why)
+{
+	struct netobj *o = network ? obj_by_name(network) : NULL;
+
+	if (!o || !o->named) {
+		*why = "--persist needs --network NAME naming a named network (vmnet network list)";
+		return VMNET_INVALID_ARGUMENT;
+	}
+	if (!may_define(c)) {
+		*why = "only root and the daemon's owner may change a network's definition";
+		return VMNET_NOT_AUTHORIZED;
+	}
+	*out = o;
+	return VMNET_SUCCESS;
+}
+
+uint32_t netdef_att_check(const struct conn *c, const char *network, const struct sock_spec *s, const char **why)
+{
+	static char msg[160];
+	const struct netobj *other;
+	struct netobj *o;
+	uint32_t st;
+
+	netdef_load();
+	if ((st = named_for_change(c, network, &o, why)) != VMNET_SUCCESS)
+		return st;
+	if (att_conflict(s, NULL, &other)) {
+		snprintf(msg, sizeof(msg), "the definition of network %s has an attachment of that name or path already",
+			 other->name);
+		*why = msg;
+		return VMNET_INVALID_ARGUMENT;
+	}
+	if (o->natt >= NETDEF_ATT_MAX) {
+		*why = "the network's definition has 64 attachments already";
+		return VMNET_INVALID_ARGUMENT;
+	}
+	return VMNET_SUCCESS;
+}
+
+uint32_t netdef_att_add(const char *network, const struct sock_spec *s, const char **why)
+{
+	struct netobj *o = obj_by_name(network);
+	int r;
+
+	if (!o || !o->named || att_append(o, s) < 0) {
+		*why = "out of memory";
+		return VMNET_MEM_FAILURE;
+	}
+	if ((r = definition_save(o)) < 0) {
+		o->natt--;
+		log_warn("cannot save the definition of network %s: %s", o->name, strerror(-r));
+		*why = "cannot save the definition (see the daemon log)";
+		return VMNET_FAILURE;
+	}
+	log_info("network %s: %s %s at %s added to its definition", o->name, s->kind, s->name, s->path);
+	return VMNET_SUCCESS;
+}
+
+uint32_t netdef_att_remove(const struct conn *c, const char *name, const char **why)
+{
+	struct netatt gone;
+	struct port *p;
+	int r;
+
+	netdef_load();
+	for (struct netobj *o = objs; o; o = o->next)
+		for (unsigned i = 0; name && !o->dying && i < o->natt; i++) {
+			if (strcmp(o->att[i].s.name, name))
+				continue;
+			if (!may_define(c)) {
+				*why = "only root and the daemon's owner may change a network's definition";
+				return VMNET_NOT_AUTHORIZED;
+			}
+			gone = o->att[i];
+			p = att_live(o, &gone);
+			memmove(&o->att[i], &o->att[i + 1], (o->natt - i - 1) * sizeof(o->att[0]));
+			o->natt--;
+			if ((r = definition_save(o)) < 0) {
+				memmove(&o->att[i + 1], &o->att[i], (o->natt - i) * sizeof(o->att[0]));
+				o->att[i] = gone;
+				o->natt++;
+				log_warn("cannot save the definition of network %s: %s", o->name, strerror(-r));
+				*why = "cannot save the definition (see the daemon log)";
+				return VMNET_FAILURE;
+			}
+			log_info("network %s: %s %s removed from its definition by pid %d", o->name, gone.s.kind, gone.s.name,
+				 (int)control_conn_pid(c));
+			if (p)
+				network_remove_port(p);
+			return VMNET_SUCCESS;
+		}
+	*why = "no network's definition has an attachment of that name (vmnet network show NAME)";
+	return VMNET_INVALID_ARGUMENT;
+}
+
+const char *netdef_att_network(const struct port *p)
+{
+	for (const struct netobj *o = objs; o; o = o->next)
+		for (unsigned i = 0; o->named && !o->dying && o->net == p->net && i < o->natt; i++)
+			if (att_live(o, &o->att[i]) == p)
+				return o->name;
+	return NULL;
 }
