@@ -6,8 +6,14 @@
  * known MAC goes to that one port; broadcast, multicast and unknown unicast
  * are flooded to every other port. A frame is never sent back to the port it
  * came from. An isolated port reaches no other guest port (only the host side
- * and services, which arrive in later releases). A frame larger than a
- * receiving port's max_frame is dropped for that port and counted.
+ * and services). A frame larger than a receiving port's max_frame is
+ * dropped for that port and counted.
+ *
+ * Offloads (engine/offload.h): a frame may carry virtio-net metadata (a
+ * partial checksum, a TCP super-frame) when its port has offloads; it is
+ * checked once on input. A receiving port with offloads gets it whole (a
+ * super-frame may exceed that port's max_frame); any other port gets it made
+ * plain: checksum finished, super-frame cut to the network's MTU.
  *
  * The fdb is a fixed array (no allocation per packet): open addressing with a
  * probe window of FDB_PROBE slots; when the window is full the oldest entry
@@ -171,7 +177,8 @@ void switch_input(struct network *net, struct port *src, const struct frame *f)
 	uint8_t dmac[6], smac[6]; /* read once: f->data may be shared memory */
 	struct port *dst;
 
-	if (f->len < 14 || (src->offload && offload_check(f) < 0)) {
+	/* Offload metadata only from ports that have offloads, and then well-formed. */
+	if (f->len < 14 || (src->offload ? offload_check(f) < 0 : frame_needs_resolve(f))) {
 		src->st.rx_errors++;
 		return;
 	}
