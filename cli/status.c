@@ -101,13 +101,14 @@ static bool print_port(void *ctx, size_t i, xpc_object_t p)
 	const char *mac = xpc_dictionary_get_string(p, "mac"), *path = xpc_dictionary_get_string(p, "path"),
 		   *defn = xpc_dictionary_get_string(p, "definition");
 
-	printf("  %-4" PRIu64 " %-6s %-16s %-17s %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %8" PRIu64 "%s%s\n",
+	printf("  %-4" PRIu64 " %-6s %-16s %-17s %10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %8" PRIu64 "%s%s%s\n",
 	       xpc_dictionary_get_uint64(p, "id"), xpc_dictionary_get_string(p, "kind"),
 	       xpc_dictionary_get_string(p, "name"), mac ? mac : "-", xpc_dictionary_get_uint64(p, "rx_frames"),
 	       xpc_dictionary_get_uint64(p, "rx_bytes"), xpc_dictionary_get_uint64(p, "tx_frames"),
 	       xpc_dictionary_get_uint64(p, "tx_bytes"), xpc_dictionary_get_uint64(p, "tx_drops"),
 	       xpc_dictionary_get_bool(p, "isolated") ? " isolated" : "",
-	       xpc_dictionary_get_bool(p, "persistent") ? " persistent" : "");
+	       xpc_dictionary_get_bool(p, "persistent") ? " persistent" : "",
+	       xpc_dictionary_get_bool(p, "offload") ? " offload" : "");
 	if (path) /* a socket attachment: its connections (NAME.N) are rows of their own */
 		printf("       socket %s%s%s\n", path, defn ? ", kept in the definition of network " : "", defn ? defn : "");
 	return true;

@@ -496,6 +496,7 @@ static xpc_object_t port_status(const struct port *p)
 	}
 	xpc_dictionary_set_bool(d, "isolated", p->isolated);
 	xpc_dictionary_set_bool(d, "persistent", owner == NULL);
+	xpc_dictionary_set_bool(d, "offload", p->offload);
 	if (owner)
 		xpc_dictionary_set_int64(d, "pid", owner->pid);
 	if ((path = attach_sock_path(p))) {
