@@ -52,6 +52,9 @@ _Static_assert(sizeof(struct ctl_hdr) == 24, "control header");
 /* Private keys carried in CTL_START replies (not part of Apple's interface_param). */
 #define CTL_KEY_RING_NSLOTS "vmnet.ring.nslots"
 #define CTL_KEY_RING_MAX_FRAME "vmnet.ring.max_frame"
+/* bool: every packet of vmnet_read/vmnet_write starts with the 12-byte virtio-net header,
+ * carried in the ring record's vnet fields (vmnet_enable_virtio_header). */
+#define CTL_KEY_RING_VNET_HDR "vmnet.ring.vnet_hdr"
 #define CTL_KEY_PORT_ID "vmnet.port"
 #define CTL_KEY_ERROR "vmnet.error" /* human-readable reason for a failure status */
 

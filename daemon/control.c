@@ -433,7 +433,9 @@ static void handle_start(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 		return;
 	}
 	mtu = req.has_mtu ? req.mtu : net->mtu;
-	if (port_ring_new(mtu + 14, &pr) < 0) {
+	if (port_ring_new(mtu + 14, (req.virtio_hdr ? PORT_RING_VNET_HDR : 0) | (req.tso ? PORT_RING_TSO : 0) |
+					    (req.csum_offload ? PORT_RING_CSUM : 0),
+			  &pr) < 0) {
 		reply_error(c, h, VMNET_MEM_FAILURE, "could not create the shared-memory rings");
 		network_release_if_empty(net);
 		return;
@@ -455,7 +457,8 @@ static void handle_start(struct conn *c, const struct ctl_hdr *h, xpc_object_t d
 	}
 	param = desc_param(&req, net, p);
 	xpc_dictionary_set_uint64(param, CTL_KEY_RING_NSLOTS, port_ring_nslots(pr));
-	xpc_dictionary_set_uint64(param, CTL_KEY_RING_MAX_FRAME, p->max_frame);
+	xpc_dictionary_set_uint64(param, CTL_KEY_RING_MAX_FRAME, port_ring_slot_frame(pr));
+	xpc_dictionary_set_bool(param, CTL_KEY_RING_VNET_HDR, req.virtio_hdr);
 	xpc_dictionary_set_uint64(param, CTL_KEY_PORT_ID, p->id);
 	port_ring_fds(pr, fds);
 	if (port_ring_watch(pr) < 0 || reply(c, h, VMNET_SUCCESS, param, fds, 3) < 0) {

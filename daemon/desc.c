@@ -329,15 +329,6 @@ static uint32_t check_combinations(const struct iface_req *r, const char **why)
 	return VMNET_SUCCESS;
 }
 
-/* What this release cannot do yet, said plainly. */
-static uint32_t check_supported(const struct iface_req *r, const char **why)
-{
-	if (r->csum_offload || r->virtio_hdr) {
-		*why = "checksum offload and the virtio-net header are not supported in this release yet";
-		return VMNET_INVALID_ARGUMENT;
-	}
-	return VMNET_SUCCESS;
-}
 
 uint32_t desc_parse(void *dict, struct iface_req *req, const char **why)
 {
@@ -357,8 +348,6 @@ uint32_t desc_parse(void *dict, struct iface_req *req, const char **why)
 		return c.status;
 	}
 	st = check_combinations(req, why);
-	if (st == VMNET_SUCCESS)
-		st = check_supported(req, why);
 	return st;
 }
 
@@ -373,7 +362,10 @@ void *desc_param(const struct iface_req *req, const struct network *net, const s
 		xpc_dictionary_set_string(d, "vmnet_mac_address", buf);
 	}
 	xpc_dictionary_set_uint64(d, "vmnet_mtu", mtu);
-	xpc_dictionary_set_uint64(d, "vmnet_max_packet_size", p->max_frame);
+	/* With TSO a packet may be a 64 KiB super-frame; with the virtio header the 12 bytes before the
+	 * frame count too, so a buffer of vmnet_max_packet_size always takes a whole packet. */
+	xpc_dictionary_set_uint64(d, "vmnet_max_packet_size",
+				  (req->tso && p->max_frame < 65550 ? 65550 : p->max_frame) + (req->virtio_hdr ? 12 : 0));
 	xpc_dictionary_set_uuid(d, "vmnet_interface_id", req->id);
 	if (net->has_subnet) {
 		xpc_dictionary_set_string(d, "vmnet_start_address", inet_ntop(AF_INET, &net->start, buf, sizeof(buf)));

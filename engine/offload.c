@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/csum.h"
+#include "common/cursor.h"
 #include "engine/segment.h"
 
 /* A private copy of the frame being resolved (the switch runs on one thread). */
@@ -51,6 +52,93 @@ int offload_finish_csum(uint8_t *frame, uint32_t len, uint16_t csum_start, uint1
 		v = 0xffff;
 	frame[field] = (uint8_t)(v >> 8);
 	frame[field + 1] = (uint8_t)v;
+	return 0;
+}
+
+int offload_infer(uint8_t *frame, uint32_t len, uint32_t mtu, struct ring_vnet_hdr *v)
+{
+	struct cursor c = cur_init(frame, len);
+	const uint8_t *eth = cur_pull(&c, 14);
+	bool big = len - 14 > mtu, v6;
+	uint32_t iphl, l4len, sum, tot;
+	uint8_t proto, *ip;
+
+	memset(v, 0, sizeof(*v));
+	if (!eth)
+		return -EINVAL;
+	v6 = eth[12] == 0x86 && eth[13] == 0xdd;
+	if (eth[12] == 0x08 && eth[13] == 0x00) {
+		if (!(ip = (uint8_t *)cur_pull(&c, 20)) || (ip[0] >> 4) != 4)
+			return big ? -EINVAL : 0;
+		iphl = (uint32_t)(ip[0] & 0x0f) * 4;
+		tot = (uint32_t)(ip[2] << 8 | ip[3]);
+		/* Shorter than the frame: Ethernet padding (a frame of 60 bytes); a super-frame has none. */
+		if (iphl < 20 || !cur_pull(&c, iphl - 20) || tot < iphl || tot > len - 14 || (big && tot != len - 14))
+			return big ? -EINVAL : 0;
+		proto = ip[9];
+		ip[10] = ip[11] = 0;
+		sum = csum_fold(csum_partial(ip, iphl, 0));
+		ip[10] = (uint8_t)(sum >> 8), ip[11] = (uint8_t)sum;
+		if ((ip[6] & 0x3f) || ip[7]) /* a fragment: its header checksum is all we can do */
+			return big ? -EINVAL : 0;
+		l4len = tot - iphl;
+		uint32_t sa, da;
+
+		memcpy(&sa, ip + 12, 4);
+		memcpy(&da, ip + 16, 4);
+		sum = csum_ipv4_pseudo(sa, da, proto, (uint16_t)l4len);
+	} else if (v6) {
+		if (!(ip = (uint8_t *)cur_pull(&c, 40)) || (ip[0] >> 4) != 6)
+			return big ? -EINVAL : 0;
+		tot = 40 + (uint32_t)(ip[4] << 8 | ip[5]);
+		if (tot > len - 14 || (big && tot != len - 14))
+			return big ? -EINVAL : 0;
+		iphl = 40;
+		proto = ip[6]; /* extension headers: left as they are */
+		l4len = tot - 40;
+		sum = csum_ipv6_pseudo(ip + 8, ip + 24, proto, l4len);
+	} else {
+		return big ? -EINVAL : 0;
+	}
+	if (proto == 6 && l4len >= 20) {
+		uint32_t tcphl = (uint32_t)(frame[14 + iphl + 12] >> 4) * 4;
+
+		if (tcphl < 20 || tcphl > l4len)
+			return big ? -EINVAL : 0;
+		v->csum_offset = 16;
+		if (big) {
+			if (iphl + tcphl >= mtu)
+				return -EINVAL;
+			v->gso_type = (uint8_t)((v6 ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4) |
+						(frame[14 + iphl + 13] & 0x80 ? VNET_GSO_ECN : 0)); /* CWR */
+			v->gso_size = (uint16_t)(mtu - iphl - tcphl);
+			v->hdr_len = (uint16_t)(14 + iphl + tcphl);
+		}
+	} else if (proto == 17 && l4len >= 8 && !big) {
+		v->csum_offset = 6;
+	} else {
+		return big ? -EINVAL : 0;
+	}
+	if (tot < len - 14) {
+		/* Padded: the partial-checksum convention would sum the padding too. A small frame:
+		 * its checksum is computed in full here, and it stays plain. */
+		uint8_t *l4 = frame + 14 + iphl;
+		uint16_t full;
+
+		l4[v->csum_offset] = l4[v->csum_offset + 1] = 0;
+		full = csum_fold(csum_partial(l4, l4len, sum));
+		if (!full && proto == 17)
+			full = 0xffff;
+		l4[v->csum_offset] = (uint8_t)(full >> 8), l4[v->csum_offset + 1] = (uint8_t)full;
+		memset(v, 0, sizeof(*v));
+		return 0;
+	}
+	v->flags = VNET_F_NEEDS_CSUM;
+	v->csum_start = (uint16_t)(14 + iphl);
+	/* The partial checksum: the pseudo-header sum, folded, not complemented. */
+	sum = (uint16_t)~csum_fold(sum);
+	frame[14 + iphl + v->csum_offset] = (uint8_t)(sum >> 8);
+	frame[14 + iphl + v->csum_offset + 1] = (uint8_t)sum;
 	return 0;
 }
 

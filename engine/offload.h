@@ -61,6 +61,20 @@ typedef void (*offload_fn)(void *ctx, const struct frame *f);
  */
 int offload_resolve(const struct frame *f, uint32_t mtu, offload_fn fn, void *ctx);
 
+/*
+ * Give a frame from a sender that leaves work to vmnet (a libvmnet client
+ * with vmnet_enable_checksum_offload_key or vmnet_enable_tso_key) the
+ * metadata a port with offloads would have attached, in place (frame must be
+ * private memory): a TCP or UDP frame over IPv4/IPv6 gets a partial checksum
+ * (the pseudo-header sum in its checksum field, NEEDS_CSUM) and, IPv4, its
+ * header checksum; a TCP frame longer than mtu (+ Ethernet header) becomes a
+ * super-frame to cut into segments of at most mtu bytes of IP. Other frames
+ * are left plain (*v zeroed). Return: 0, or -EINVAL (an oversized frame that
+ * is not TCP, a length that disagrees with the IP header, IP fragments that
+ * do not fit, or IPv6 extension headers in a super-frame).
+ */
+int offload_infer(uint8_t *frame, uint32_t len, uint32_t mtu, struct ring_vnet_hdr *v);
+
 /* Finish a partial checksum in place: the 16-bit field at csum_start + csum_offset
  * gets the sum of everything from csum_start on. Return: 0, or -EINVAL. */
 int offload_finish_csum(uint8_t *frame, uint32_t len, uint16_t csum_start, uint16_t csum_offset);

@@ -64,9 +64,10 @@ struct port {
 	bool has_mac;
 	uint8_t mac[6];
 	uint32_t max_frame; /* largest plain frame this port takes (MTU + 14) */
-	bool offload;       /* takes and makes frames with virtio-net offload metadata (engine/offload.h):
-			     * partial checksums and TCP super-frames up to OFFLOAD_MAX_FRAME. Frames from a
-			     * port without it carry a zeroed vnet header. */
+	bool offload;       /* takes frames with virtio-net offload metadata (engine/offload.h) whole:
+			     * partial checksums and TCP super-frames up to OFFLOAD_MAX_FRAME */
+	bool offload_src;   /* may hand the switch such frames (checked on input). Frames from a port
+			     * without it carry a zeroed vnet header. */
 	struct port_stats st;
 	/* gateway services: DHCP messages left this second from this port (per-interface flood limit) */
 	uint32_t dhcp_tokens;

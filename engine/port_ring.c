@@ -7,6 +7,17 @@
  * index marks the port broken and the daemon disconnects the client), every
  * record length is checked against the slot size, and each frame is copied
  * into private memory before the switch looks at it.
+ *
+ * Offloads (the interface's keys, engine/offload.h):
+ *  - virtio header: the record's virtio-net header is the client's; it is
+ *    passed to the switch (which checks it) and filled in on the way out.
+ *  - checksum offload or TSO without the header: the client's TCP/UDP frames
+ *    get their checksums from vmnet. Such a frame is copied out of the ring
+ *    and given the metadata a NIC driver would attach (offload_infer): a
+ *    partial checksum, and for a TCP frame longer than the MTU the segment
+ *    size. Receivers with offloads take it as is; others get it finished.
+ *  - TSO: super-frames come to the client whole (PORT_RING_TSO_FRAME at
+ *    most); without the header their checksums are finished in the slot.
  */
 #include "engine/port_ring.h"
 
@@ -18,6 +29,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/network.h"
+#include "engine/offload.h"
 #include "engine/switch.h"
 
 struct port_ring {
@@ -30,11 +42,14 @@ struct port_ring {
 	struct ring_layout l;
 	struct ring tx, rx;
 	bool rx_published;
+	unsigned offloads;  /* PORT_RING_* */
 	bool pending;
 	struct port_ring *pending_next;
 };
 
 static struct port_ring *pending_head;
+/* A frame given checksums or segment metadata on its way in (offload_infer). */
+static uint8_t infer_buf[PORT_RING_TSO_FRAME];
 
 static int ring_output(struct port *p, const struct frame *f)
 {
@@ -54,8 +69,16 @@ static int ring_output(struct port *p, const struct frame *f)
 	}
 	rec = ring_slot(&pr->rx, pr->rx.prod);
 	rec->len = f->len;
-	rec->vnet = f->vnet;
 	memcpy(ring_rec_data(rec), f->data, f->len);
+	if (pr->offloads & PORT_RING_VNET_HDR) {
+		rec->vnet = f->vnet;
+	} else {
+		/* No header to carry a partial checksum: finish it (in the slot: only the client sees it). */
+		memset(&rec->vnet, 0, sizeof(rec->vnet));
+		if ((f->vnet.flags & VNET_F_NEEDS_CSUM) &&
+		    offload_finish_csum(ring_rec_data(rec), f->len, f->vnet.csum_start, f->vnet.csum_offset) < 0)
+			return -ENOBUFS;
+	}
 	ring_prod_advance(&pr->rx, 1); /* published once per batch, in ring_flush() */
 	pr->rx_published = true;
 	return 0;
@@ -113,9 +136,10 @@ static const struct port_ops ring_ops = {
 	.destroy = ring_destroy,
 };
 
-int port_ring_new(uint32_t max_frame, struct port_ring **out)
+int port_ring_new(uint32_t max_frame, unsigned offloads, struct port_ring **out)
 {
 	struct port_ring *pr = calloc(1, sizeof(*pr));
+	bool tso = offloads & PORT_RING_TSO;
 	int r;
 
 	if (!pr)
@@ -123,7 +147,11 @@ int port_ring_new(uint32_t max_frame, struct port_ring **out)
 	pr->memfd = pr->kick_tx = pr->kick_rx = pr->kick_tx_peer = pr->kick_rx_peer = -1;
 	pr->base.ops = &ring_ops;
 	pr->base.max_frame = max_frame;
-	r = ring_layout_init(&pr->l, PORT_RING_SLOTS, max_frame);
+	pr->offloads = offloads;
+	pr->base.offload = tso; /* super-frames whole; partial checksums finished in ring_output without the header */
+	pr->base.offload_src = offloads != 0;
+	r = ring_layout_init(&pr->l, tso ? PORT_RING_SLOTS_TSO : PORT_RING_SLOTS,
+			     tso && max_frame < PORT_RING_TSO_FRAME ? PORT_RING_TSO_FRAME : max_frame);
 	if (r < 0)
 		goto fail;
 	r = ring_memfd_create(&pr->l, "vmnet-ring");
@@ -183,6 +211,11 @@ uint32_t port_ring_nslots(const struct port_ring *pr)
 	return pr->l.nslots;
 }
 
+uint32_t port_ring_slot_frame(const struct port_ring *pr)
+{
+	return pr->l.max_frame;
+}
+
 int port_ring_watch(struct port_ring *pr)
 {
 	return loop_add(&pr->src, EPOLLIN);
@@ -202,13 +235,36 @@ static int ring_drain(struct port_ring *pr, int budget)
 		/* Read the length once: the client may change it under us. */
 		uint32_t len = __atomic_load_n(&rec->len, __ATOMIC_RELAXED);
 
-		if (len < 14 || len > pr->tx.max_frame || len > p->max_frame) {
+		if (len < 14 || len > pr->tx.max_frame || (len > p->max_frame && !(pr->offloads & PORT_RING_TSO))) {
 			p->st.rx_errors++;
+		} else if (pr->offloads & PORT_RING_VNET_HDR) {
+			/* The client's header, checked by the switch. No private copy of the payload:
+			 * it goes straight from this slot into the receivers (f.shared). */
+			memcpy(&f.vnet, &rec->vnet, sizeof(f.vnet));
+			f.vnet.num_buffers = 0;
+			f.data = ring_rec_data(rec);
+			f.len = len;
+			f.shared = true;
+			if (len > p->max_frame && f.vnet.gso_type == VNET_GSO_NONE)
+				p->st.rx_errors++; /* longer than the MTU and not a super-frame */
+			else
+				switch_input(p->net, p, &f);
+		} else if (pr->offloads & (PORT_RING_CSUM | PORT_RING_TSO) &&
+			   (len > p->max_frame || (pr->offloads & PORT_RING_CSUM))) {
+			/* vmnet fills in checksums / cuts: a private copy gets the metadata. */
+			memcpy(infer_buf, ring_rec_data(rec), len);
+			if (offload_infer(infer_buf, len, p->max_frame - 14, &f.vnet) < 0) {
+				p->st.rx_errors++;
+			} else {
+				f.data = infer_buf;
+				f.len = len;
+				f.shared = false;
+				switch_input(p->net, p, &f);
+			}
 		} else {
 			/* No private copy of the payload: it goes straight from this slot
-			 * into the receivers (f.shared tells them the bytes may change). */
-			/* No offloads on this port (yet): whatever the client put in the
-			 * record's virtio-net header is ignored. */
+			 * into the receivers (f.shared tells them the bytes may change).
+			 * Without offloads whatever the record's virtio-net header holds is ignored. */
 			memset(&f.vnet, 0, sizeof(f.vnet));
 			f.data = ring_rec_data(rec);
 			f.len = len;

@@ -130,7 +130,7 @@ int port_tap_new(int fd, const char *name, struct port_tap **out)
 	pt->vnet = r == 1;
 	pt->base.ops = &tap_ops;
 	pt->base.max_frame = TAP_MAX_FRAME;
-	pt->base.offload = pt->vnet;
+	pt->base.offload = pt->base.offload_src = pt->vnet;
 	snprintf(pt->base.name, sizeof(pt->base.name), "%s", name);
 	pt->src = (struct loop_src){ .type = EV_TAP, .fd = fd, .obj = pt };
 	*out = pt;

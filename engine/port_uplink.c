@@ -353,7 +353,7 @@ int port_uplink_new(const char *ifname, struct port_uplink **out)
 	u->base.uplink = true;
 	u->base.host_side = true; /* not a guest: isolation lets guests reach it, and it does not keep the network */
 	u->base.max_frame = u->mtu + 14 + 4;
-	u->base.offload = true;
+	u->base.offload = u->base.offload_src = true;
 	u->src = (struct loop_src){ .type = EV_CALLBACK, .fd = u->fd, .obj = u, .cb = uplink_readable };
 	if ((r = loop_add(&u->src, EPOLLIN)) < 0) {
 		uplink_free(u);

@@ -10,8 +10,8 @@
  * dropped for that port and counted.
  *
  * Offloads (engine/offload.h): a frame may carry virtio-net metadata (a
- * partial checksum, a TCP super-frame) when its port has offloads; it is
- * checked once on input. A receiving port with offloads gets it whole (a
+ * partial checksum, a TCP super-frame) when its port may make them
+ * (offload_src); it is checked once on input. A receiving port with offloads gets it whole (a
  * super-frame may exceed that port's max_frame); any other port gets it made
  * plain: checksum finished, super-frame cut to the network's MTU.
  *
@@ -178,7 +178,7 @@ void switch_input(struct network *net, struct port *src, const struct frame *f)
 	struct port *dst;
 
 	/* Offload metadata only from ports that have offloads, and then well-formed. */
-	if (f->len < 14 || (src->offload ? offload_check(f) < 0 : frame_needs_resolve(f))) {
+	if (f->len < 14 || (src->offload_src ? offload_check(f) < 0 : frame_needs_resolve(f))) {
 		src->st.rx_errors++;
 		return;
 	}

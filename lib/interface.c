@@ -129,6 +129,7 @@ struct vmnet_interface {
 	void *shm;
 	struct ring_layout layout;
 	uint32_t max_packet_size, read_max, write_max;
+	uint32_t vnet_len; /* 12 with vmnet_enable_virtio_header: the header before every frame; else 0 */
 	pthread_t ev_thread;
 	bool ev_thread_started;
 
@@ -523,8 +524,9 @@ static int iface_attach(struct vmnet_interface *ifc, xpc_object_t reply, int *fd
 		return r;
 	ifc->kick_tx = fds[1];
 	ifc->kick_rx = fds[2];
+	ifc->vnet_len = xpc_dictionary_get_bool(reply, CTL_KEY_RING_VNET_HDR) ? (uint32_t)sizeof(struct ring_vnet_hdr) : 0;
 	mps = param_u64(reply, vmnet_max_packet_size_key, DEFAULT_MAX_PACKET_SIZE);
-	if (mps > ifc->layout.max_frame)
+	if (mps > (uint64_t)ifc->layout.max_frame + ifc->vnet_len)
 		return -EPROTO;
 	ifc->max_packet_size = (uint32_t)mps;
 	ifc->read_max = (uint32_t)param_u64(reply, vmnet_read_max_packets_key, DEFAULT_MAX_PACKETS);
@@ -846,24 +848,41 @@ static size_t pkt_capacity(const struct vmpktdesc *p)
 	return total < p->vm_pkt_size ? total : p->vm_pkt_size;
 }
 
-/* Copy one frame into a descriptor's iovecs and set its output fields. */
-static void pkt_scatter(struct vmpktdesc *p, const uint8_t *frame, size_t len)
+/* Copy hlen header bytes (the virtio-net header, or none) and one frame into a descriptor's iovecs,
+ * and set its output fields. hlen + len <= pkt_capacity(p). */
+static void pkt_scatter(struct vmpktdesc *p, const void *hdr, size_t hlen, const uint8_t *frame, size_t len)
 {
-	size_t off = 0;
+	size_t total = hlen + len, off = 0;
 
 	if (p->vm_pkt_iovcnt == 1) {
-		memcpy(p->vm_pkt_iov[0].iov_base, frame, len); /* len <= vm_pkt_size, see pkt_capacity() */
-		off = len;
-	}
-	for (uint32_t i = 0; i < p->vm_pkt_iovcnt && off < len; i++) {
-		size_t l = p->vm_pkt_iov[i].iov_len < len - off ? p->vm_pkt_iov[i].iov_len : len - off;
+		uint8_t *d = p->vm_pkt_iov[0].iov_base; /* total <= vm_pkt_size, see pkt_capacity() */
 
-		memcpy(p->vm_pkt_iov[i].iov_base, frame + off, l);
-		off += l;
+		memcpy(d, hdr, hlen);
+		memcpy(d + hlen, frame, len);
+		off = total;
 	}
-	p->vm_pkt_size = len;
+	for (uint32_t i = 0; i < p->vm_pkt_iovcnt && off < total; i++) {
+		uint8_t *d = p->vm_pkt_iov[i].iov_base;
+		size_t room = p->vm_pkt_iov[i].iov_len < total - off ? p->vm_pkt_iov[i].iov_len : total - off;
+
+		for (size_t k = 0; k < room;) {
+			/* the part of [off, off + room) that lies in the header, then in the frame */
+			size_t at = off + k, l;
+
+			if (at < hlen) {
+				l = hlen - at < room - k ? hlen - at : room - k;
+				memcpy(d + k, (const uint8_t *)hdr + at, l);
+			} else {
+				l = room - k;
+				memcpy(d + k, frame + (at - hlen), l);
+			}
+			k += l;
+		}
+		off += room;
+	}
+	p->vm_pkt_size = total;
 	if (p->vm_pkt_iovcnt == 1)
-		p->vm_pkt_iov[0].iov_len = len;
+		p->vm_pkt_iov[0].iov_len = total;
 	p->vm_flags = 0;
 }
 
@@ -881,13 +900,16 @@ static int rx_copy(struct vmnet_interface *ifc, struct vmpktdesc *pk, int want)
 		uint32_t len = __atomic_load_n(&rec->len, __ATOMIC_RELAXED); /* read once */
 
 		used++;
-		if (len < ETH_HDR_LEN || len > r->max_frame || len > pkt_capacity(&pk[got])) {
+		if (len < ETH_HDR_LEN || len > r->max_frame || len + ifc->vnet_len > pkt_capacity(&pk[got])) {
 			ifc->rx_skipped++;
 			log_debug("vmnet_read: dropped a %u-byte frame (buffer %zu bytes, %llu dropped so far)", len,
 				  pkt_capacity(&pk[got]), (unsigned long long)ifc->rx_skipped);
 			continue;
 		}
-		pkt_scatter(&pk[got], ring_rec_data(rec), len);
+		struct ring_vnet_hdr vh = rec->vnet;
+
+		vh.num_buffers = 1; /* one buffer per packet, as a virtio-net device with mergeable buffers says */
+		pkt_scatter(&pk[got], &vh, ifc->vnet_len, ring_rec_data(rec), len);
 		got++;
 	}
 	if (used)
@@ -946,7 +968,7 @@ static vmnet_return_t tx_check_one(const struct vmnet_interface *ifc, const stru
 {
 	size_t total = 0;
 
-	if (!p->vm_pkt_iov || !p->vm_pkt_iovcnt || p->vm_pkt_size < ETH_HDR_LEN)
+	if (!p->vm_pkt_iov || !p->vm_pkt_iovcnt || p->vm_pkt_size < ETH_HDR_LEN + ifc->vnet_len)
 		return VMNET_INVALID_ARGUMENT;
 	if (p->vm_pkt_size > ifc->max_packet_size)
 		return VMNET_PACKET_TOO_BIG;
@@ -958,21 +980,30 @@ static vmnet_return_t tx_check_one(const struct vmnet_interface *ifc, const stru
 	return total < p->vm_pkt_size ? VMNET_INVALID_ARGUMENT : VMNET_SUCCESS;
 }
 
-/* Copy one packet's iovecs into a TX slot. */
-static void tx_gather(struct ring_rec *rec, const struct vmpktdesc *p)
+/* Copy one packet's iovecs into a TX slot: its first hlen bytes (the virtio-net header, or none)
+ * into the record's header, the rest as the frame. */
+static void tx_gather(struct ring_rec *rec, const struct vmpktdesc *p, size_t hlen)
 {
-	uint8_t *dst = ring_rec_data(rec);
+	uint8_t *dst = ring_rec_data(rec), hdr[sizeof(struct ring_vnet_hdr)];
 	size_t off = 0;
 
 	memset(rec, 0, sizeof(*rec));
-	rec->len = (uint32_t)p->vm_pkt_size;
+	memset(hdr, 0, sizeof(hdr));
+	rec->len = (uint32_t)(p->vm_pkt_size - hlen);
 	for (uint32_t i = 0; i < p->vm_pkt_iovcnt && off < p->vm_pkt_size; i++) {
+		const uint8_t *src = p->vm_pkt_iov[i].iov_base;
 		size_t l = p->vm_pkt_iov[i].iov_len < p->vm_pkt_size - off ? p->vm_pkt_iov[i].iov_len
 									  : p->vm_pkt_size - off;
+		size_t h = off < hlen ? (hlen - off < l ? hlen - off : l) : 0; /* header bytes in this iovec */
 
-		memcpy(dst + off, p->vm_pkt_iov[i].iov_base, l);
+		if (h)
+			memcpy(hdr + off, src, h);
+		if (l > h)
+			memcpy(dst + (off + h - hlen), src + h, l - h);
 		off += l;
 	}
+	if (hlen)
+		memcpy(&rec->vnet, hdr, sizeof(rec->vnet));
 }
 
 /* All or nothing: the whole batch goes into TX, or nothing does. Return: status. */
@@ -996,7 +1027,7 @@ static vmnet_return_t tx_push(struct vmnet_interface *ifc, const struct vmpktdes
 		return VMNET_FAILURE;
 	}
 	for (int i = 0; i < n; i++)
-		tx_gather(ring_slot(r, r->prod + (uint32_t)i), &pk[i]);
+		tx_gather(ring_slot(r, r->prod + (uint32_t)i), &pk[i], ifc->vnet_len);
 	ring_prod_publish(r, (uint32_t)n);
 	if (ring_prod_need_kick(r))
 		util_doorbell_ring_nosig(ifc->kick_tx);

@@ -203,7 +203,7 @@ static struct rec_port *add(struct network *n, bool offload)
 
 	r->base.ops = &rec_ops;
 	r->base.max_frame = 1514;
-	r->base.offload = offload;
+	r->base.offload = r->base.offload_src = offload;
 	CHECK(network_add_port(n, &r->base) == 0);
 	return r;
 }
