@@ -24,13 +24,16 @@
  * buffer) is translated through the region table and must lie wholly inside
  * one region; every index read from the rings is checked against the queue
  * size, chains are at most queue-size long, each field is read once. A
- * malformed message, memory table or ring disconnects that front-end with a
- * log line; nothing else is affected.
+ * queue's rings are mapped all three or not at all. A malformed message,
+ * memory table or ring disconnects that front-end with a log line; nothing
+ * else is affected, and a front-end marked for disconnection is not served
+ * again in the same event batch.
  *
  * Data path. Transmit: on a kick, each available chain is copied into one
  * private buffer (the guest may change it meanwhile), its header skipped and
  * the frame handed to the switch; the chain is returned used; a kick
- * serves what was available when it came (at most a queue's worth). The
+ * serves what was available when it came (at most a queue's worth, each
+ * chain at most VHOST_TX_SEGS descriptors: the work of a kick is bounded). The
  * eventfds come from the front-end and share their file flags with it: the
  * kick is watched edge-triggered and never read, the call must stay
  * non-blocking (a front-end that clears O_NONBLOCK is disconnected; the
@@ -43,6 +46,7 @@
  * counted. No allocation per frame.
  */
 #include "engine/port_vhost.h"
+#include "engine/port_vhost_internal.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -60,106 +64,17 @@
 #include "engine/network.h"
 #include "engine/switch.h"
 
-/* ---- wire formats: vhost-user messages and split virtqueues ---- */
-
-enum vhost_request {
-	VHOST_USER_GET_FEATURES = 1,
-	VHOST_USER_SET_FEATURES = 2,
-	VHOST_USER_SET_OWNER = 3,
-	VHOST_USER_RESET_OWNER = 4,
-	VHOST_USER_SET_MEM_TABLE = 5,
-	VHOST_USER_SET_VRING_NUM = 8,
-	VHOST_USER_SET_VRING_ADDR = 9,
-	VHOST_USER_SET_VRING_BASE = 10,
-	VHOST_USER_GET_VRING_BASE = 11,
-	VHOST_USER_SET_VRING_KICK = 12,
-	VHOST_USER_SET_VRING_CALL = 13,
-	VHOST_USER_SET_VRING_ERR = 14,
-	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
-	VHOST_USER_SET_PROTOCOL_FEATURES = 16,
-	VHOST_USER_GET_QUEUE_NUM = 17,
-	VHOST_USER_SET_VRING_ENABLE = 18,
-};
-
-#define VHOST_USER_VERSION 0x1u
-#define VHOST_USER_FLAG_REPLY (1u << 2)
-#define VHOST_USER_VRING_NOFD (1ull << 8) /* SET_VRING_KICK/CALL: no descriptor (polling) */
-#define VHOST_USER_VRING_IDX_MASK 0xffull
-
-#define VIRTIO_NET_F_MRG_RXBUF 15
-#define VHOST_USER_F_PROTOCOL_FEATURES 30
-#define VIRTIO_F_VERSION_1 32
-#define VHOST_FEATURES ((1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | \
-			(1ull << VIRTIO_F_VERSION_1))
-#define VHOST_PROTOCOL_FEATURES 0ull
-
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_DESC_F_INDIRECT 4
-#define VRING_AVAIL_F_NO_INTERRUPT 1
-
-#define VHOST_MAX_REGIONS 8
-#define VHOST_MAX_QUEUE 32768 /* virtio's largest split queue */
-#define VHOST_RXQ 0
-#define VHOST_TXQ 1
-#define VHOST_NET_HDR 12 /* struct virtio_net_hdr_mrg_rxbuf (VERSION_1 always has num_buffers) */
-#define VHOST_NET_HDR_LEGACY 10 /* neither VERSION_1 nor MRG_RXBUF: no num_buffers */
-#define VHOST_MAX_FRAME 65550u
-#define VHOST_RX_SEGS 64   /* buffers one received frame may take */
-
-struct vhost_msg_hdr {
-	uint32_t request;
-	uint32_t flags;
-	uint32_t size;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vhost_msg_hdr) == 12, "vhost-user header");
-
-struct vhost_vring_state {
-	uint32_t index;
-	uint32_t num;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vhost_vring_state) == 8, "vhost-user vring state");
-
-struct vhost_vring_addr {
-	uint32_t index;
-	uint32_t flags;
-	uint64_t desc, used, avail, log;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vhost_vring_addr) == 40, "vhost-user vring address");
-
-struct vhost_mem_region {
-	uint64_t guest_addr;
-	uint64_t size;
-	uint64_t user_addr;
-	uint64_t mmap_offset;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vhost_mem_region) == 32, "vhost-user memory region");
-
-struct vhost_mem {
-	uint32_t nregions;
-	uint32_t padding;
-	struct vhost_mem_region r[VHOST_MAX_REGIONS];
-} __attribute__((packed));
-_Static_assert(sizeof(struct vhost_mem) == 8 + 32 * VHOST_MAX_REGIONS, "vhost-user memory table");
-
-#define VHOST_MAX_PAYLOAD sizeof(struct vhost_mem)
-
-/* virtio 1.1 §2.6: split virtqueue layout (little endian) */
-struct vring_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-_Static_assert(sizeof(struct vring_desc) == 16, "virtio descriptor");
-
-struct vring_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-_Static_assert(sizeof(struct vring_used_elem) == 8, "virtio used element");
+/* The wire formats (vhost-user messages, split virtqueues) are in
+ * engine/port_vhost_internal.h, shared with the fuzz target tests/fuzz/fuzz_vhost.c. */
 
 /* ---- state ---- */
+
+#define VHOST_RX_SEGS 64 /* buffers one received frame may take */
+/* Descriptors one transmitted frame may take. Without offloads a frame spans at
+ * most 17 pages and its header (Linux guests use at most MAX_SKB_FRAGS + 2); the
+ * cap keeps the work of one kick at a queue's worth of heads times this, where
+ * chains as long as the queue (32768) would make it a billion descriptor reads. */
+#define VHOST_TX_SEGS 64
 
 struct vhost_region {
 	uint64_t gpa, size, uva;
@@ -181,6 +96,7 @@ struct vhost_vq {
 	bool call_broken; /* the call eventfd was made blocking behind our back */
 	int kick_fd, call_fd;
 	struct loop_src src; /* the transmit queue's kick */
+	bool kick_watched;   /* src is in the event loop (never for the receive queue) */
 };
 
 struct vhost_listener;
@@ -249,16 +165,30 @@ static void unmap_regions(struct port_vhost *v)
 	v->nregions = 0;
 }
 
-/* Map the rings of a queue from its addresses. Return: 0 or -EFAULT. */
+/*
+ * Map the rings of a queue from its addresses: all three, whole and aligned,
+ * or none. A queue left half-mapped by a bad address would still look ready
+ * (desc set) to a kick handled later in the same event batch, before the
+ * front-end is torn down. Return: 0 (mapped, or not configured yet) or
+ * -EFAULT (nothing mapped).
+ */
 static int vq_translate(struct port_vhost *v, struct vhost_vq *vq)
 {
+	struct vring_desc *desc;
+	uint16_t *avail, *used;
+
+	vq->desc = NULL;
+	vq->avail = vq->used = NULL;
 	if (!vq->has_addr || !vq->num)
 		return 0;
-	vq->desc = translate(v, vq->desc_uva, (uint64_t)vq->num * sizeof(struct vring_desc), true);
-	vq->avail = translate(v, vq->avail_uva, 4 + 2ull * vq->num + 2, true);
-	vq->used = translate(v, vq->used_uva, 4 + 8ull * vq->num + 2, true);
-	if (!vq->desc || !vq->avail || !vq->used || ((uintptr_t)vq->avail & 1) || ((uintptr_t)vq->used & 3))
+	desc = translate(v, vq->desc_uva, (uint64_t)vq->num * sizeof(struct vring_desc), true);
+	avail = translate(v, vq->avail_uva, 4 + 2ull * vq->num + 2, true);
+	used = translate(v, vq->used_uva, 4 + 8ull * vq->num + 2, true);
+	if (!desc || !avail || !used || ((uintptr_t)avail & 1) || ((uintptr_t)used & 3))
 		return -EFAULT;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
 	return 0;
 }
 
@@ -364,7 +294,8 @@ static void vq_publish(struct vhost_vq *vq)
 		log_debug("vhost: call: %m");
 }
 
-/* Copy one transmit chain into tx_buf. Return: bytes, or -EFAULT/-EPROTO/-EMSGSIZE. */
+/* Copy one transmit chain into tx_buf. Return: bytes, -EFAULT/-EPROTO (a broken ring), or
+ * -EMSGSIZE (a frame too big or in too many pieces: dropped and counted). */
 static int tx_gather(struct port_vhost *v, struct vhost_vq *vq, uint16_t head)
 {
 	uint32_t total = 0;
@@ -378,6 +309,8 @@ static int tx_gather(struct port_vhost *v, struct vhost_vq *vq, uint16_t head)
 
 		if (n >= vq->num || idx >= vq->num)
 			return -EPROTO; /* a loop or an index past the table */
+		if (n == VHOST_TX_SEGS)
+			return -EMSGSIZE;
 		memcpy(&d, &vq->desc[idx], sizeof(d)); /* read once */
 		flags = le16toh(d.flags);
 		len = le32toh(d.len);
@@ -400,9 +333,12 @@ static void vq_tx_drain(struct port_vhost *v)
 {
 	struct vhost_vq *vq = &v->vq[VHOST_TXQ];
 	struct port *p = &v->base;
-	int n = vq_ready(vq) ? vq_avail(vq) : 0;
+	int n;
 	uint32_t hl = hdr_len(v);
 
+	if (!vq_ready(vq) || p->broken)
+		return; /* a front-end that failed is going: its rings are not walked again (as in output()) */
+	n = vq_avail(vq);
 	if (n < 0) {
 		vhost_fail(v, "the guest's transmit index is impossible");
 		return;
@@ -436,7 +372,7 @@ static void vq_tx_drain(struct port_vhost *v)
 
 /* Walk one receive chain, appending its buffers. Return: 0, -EFAULT/-EPROTO, or -ENOSPC (too many). */
 static int rx_collect(struct port_vhost *v, struct vhost_vq *vq, uint16_t head, struct iovec *seg, unsigned *nseg,
-		      uint32_t *cap)
+		      uint64_t *cap)
 {
 	uint16_t idx = head;
 
@@ -471,7 +407,8 @@ static int vhost_output(struct port *p, const struct frame *f)
 	struct port_vhost *v = (struct port_vhost *)p;
 	struct vhost_vq *vq = &v->vq[VHOST_RXQ];
 	bool mrg = v->features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
-	uint32_t hl = hdr_len(v), need = hl + f->len, cap = 0, heads_cap[VHOST_RX_SEGS];
+	uint32_t hl = hdr_len(v), need = hl + f->len;
+	uint64_t cap = 0, heads_cap[VHOST_RX_SEGS]; /* 64 buffers of up to 4 GiB each: no wrap */
 	uint16_t heads[VHOST_RX_SEGS];
 	struct iovec seg[VHOST_RX_SEGS];
 	unsigned nseg = 0, nheads = 0;
@@ -486,7 +423,7 @@ static int vhost_output(struct port *p, const struct frame *f)
 		return -ENOBUFS;
 	}
 	while (cap < need) {
-		uint32_t before = cap;
+		uint64_t before = cap;
 		int r;
 
 		if ((int)nheads == avail || (!mrg && nheads == 1) || nheads == VHOST_RX_SEGS)
@@ -528,7 +465,7 @@ static int vhost_output(struct port *p, const struct frame *f)
 		}
 		/* Used lengths per head: fill heads in order up to their capacity. */
 		for (uint32_t written = need; h < nheads; h++) {
-			uint32_t len = written < heads_cap[h] ? written : heads_cap[h];
+			uint32_t len = written < heads_cap[h] ? written : (uint32_t)heads_cap[h];
 
 			vq_push_used(vq, heads[h], len);
 			written -= len;
@@ -562,20 +499,29 @@ static void vq_kick(struct loop_src *s, uint32_t events)
 
 static void vq_stop(struct vhost_vq *vq)
 {
-	if (vq->kick_fd >= 0) {
+	/* Only a source that was added is deleted: an unused one (zeroed: fd 0, not
+	 * dead) would take whatever descriptor 0 is out of the event loop. */
+	if (vq->kick_watched)
 		loop_del(&vq->src);
+	vq->kick_watched = false;
+	if (vq->kick_fd >= 0)
 		close(vq->kick_fd);
-	}
 	vq->kick_fd = -1;
 	vq->started = false;
 }
 
+/* Forget a queue (RESET_OWNER, teardown). Its loop source survives the reset: a kick
+ * already fetched in this event batch must still find it dead (loop_del), not zeroed. */
 static void vq_reset(struct vhost_vq *vq)
 {
+	struct loop_src src;
+
 	vq_stop(vq);
 	if (vq->call_fd >= 0)
 		close(vq->call_fd);
+	src = vq->src;
 	memset(vq, 0, sizeof(*vq));
+	vq->src = src;
 	vq->kick_fd = vq->call_fd = -1;
 }
 
@@ -593,8 +539,12 @@ static int vq_start(struct port_vhost *v, unsigned q, int fd)
 	if (!(v->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
 		vq->enabled = true; /* without protocol features a queue runs once kicked */
 	if (q == VHOST_TXQ) {
+		int r;
+
 		vq->src = (struct loop_src){ .type = EV_CALLBACK, .fd = fd, .obj = v, .cb = vq_kick };
-		return loop_add(&vq->src, EPOLLIN | EPOLLET);
+		r = loop_add(&vq->src, EPOLLIN | EPOLLET);
+		vq->kick_watched = r == 0;
+		return r;
 	}
 	return 0; /* receive kicks only say "more buffers": we look when a frame comes */
 }
@@ -772,7 +722,7 @@ static void vhost_control(struct loop_src *s, uint32_t events)
 			char buf[CMSG_SPACE(sizeof(int) * VHOST_MAX_REGIONS)];
 			struct cmsghdr align;
 		} cm;
-		struct vhost_msg_hdr h;
+		struct vhost_msg_hdr h = { 0 }; /* named in the log line even when nothing came */
 		uint8_t pl[VHOST_MAX_PAYLOAD];
 		struct iovec iov = { &h, sizeof(h) };
 		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
