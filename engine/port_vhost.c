@@ -14,9 +14,13 @@
  * Offered: VIRTIO_F_VERSION_1 (so a 12-byte virtio-net header precedes every
  * frame), VIRTIO_NET_F_MRG_RXBUF (a frame may fill several receive buffers)
  * and VHOST_USER_F_PROTOCOL_FEATURES with no protocol feature (queues start
- * disabled until SET_VRING_ENABLE). No offloads: the guest sends whole,
- * checksummed frames of at most its MTU. Split rings only; no indirect
- * descriptors, no event index, one queue pair.
+ * disabled until SET_VRING_ENABLE), and the offloads: VIRTIO_NET_F_CSUM and
+ * HOST_TSO4/6/ECN (the guest may send partial checksums and 64 KiB TCP
+ * super-frames: its header becomes the frame's offload metadata, checked by
+ * the switch) and GUEST_CSUM and GUEST_TSO4/6/ECN (the guest takes them: a
+ * frame's metadata is written into the header it receives; without all
+ * three, the switch hands the guest plain frames). See engine/offload.h.
+ * Split rings only; no indirect descriptors, no event index, one queue pair.
  *
  * Guest memory is hostile. A region is mapped only from a sealed memfd that
  * cannot shrink (F_SEAL_SHRINK, the default of memory-backend-memfd), so the
@@ -356,7 +360,12 @@ static void vq_tx_drain(struct port_vhost *v)
 		}
 		vq->last_avail++;
 		vq_push_used(vq, head, 0);
-		if (len < (int)hl + 14 || (uint32_t)len - hl > p->max_frame) {
+		if (len >= (int)hl && p->offload_src) {
+			memcpy(&f.vnet, tx_buf, VHOST_NET_HDR_LEGACY); /* the 10 bytes both layouts share */
+			f.vnet.num_buffers = 0;
+		}
+		if (len < (int)hl + 14 ||
+		    ((uint32_t)len - hl > p->max_frame && f.vnet.gso_type == 0 /* a super-frame may be longer */)) {
 			p->st.rx_errors++;
 			if (may_log(v))
 				log_info("vhost %s: %d-byte transmit buffer skipped", p->name, len);
@@ -439,6 +448,9 @@ static int vhost_output(struct port *p, const struct frame *f)
 		}
 		heads_cap[nheads++] = cap - before;
 	}
+	/* The frame's offload metadata (zero for a guest without offloads: the switch made it plain). */
+	if (p->offload || (v->features & (1ull << VIRTIO_NET_F_GUEST_CSUM)))
+		memcpy(hdr, &f->vnet, VHOST_NET_HDR_LEGACY);
 	/* virtio 1.1 §5.1.6.4: num_buffers (little endian) says how many heads this frame used
 	 * (not sent with the legacy 10-byte header, which only MRG_RXBUF-less front-ends use). */
 	hdr[10] = (uint8_t)nheads;
@@ -628,6 +640,14 @@ static const char *vhost_handle(struct port_vhost *v, const struct vhost_msg_hdr
 		if (h->size != 8 || (u & ~VHOST_FEATURES))
 			return "features we did not offer";
 		v->features = u;
+		/* Offloads as negotiated: sending them needs CSUM; taking super-frames needs GUEST_CSUM and
+		 * both GUEST_TSOs (else the switch gives this guest plain frames). */
+		v->base.offload_src = u & (1ull << VIRTIO_NET_F_CSUM);
+		v->base.offload = (u & (1ull << VIRTIO_NET_F_GUEST_CSUM)) && (u & (1ull << VIRTIO_NET_F_GUEST_TSO4)) &&
+				  (u & (1ull << VIRTIO_NET_F_GUEST_TSO6));
+		log_info("vhost %s: features 0x%llx: the guest %s offloaded frames and %s them", v->base.name,
+			 (unsigned long long)u, v->base.offload_src ? "sends" : "does not send",
+			 v->base.offload ? "takes" : "does not take");
 		return NULL;
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
 		return reply_u64(v, h, VHOST_PROTOCOL_FEATURES) < 0 ? "cannot reply" : NULL;

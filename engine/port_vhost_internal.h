@@ -34,11 +34,23 @@ enum vhost_request {
 #define VHOST_USER_VRING_NOFD (1ull << 8) /* SET_VRING_KICK/CALL: no descriptor (polling) */
 #define VHOST_USER_VRING_IDX_MASK 0xffull
 
+#define VIRTIO_NET_F_CSUM 0       /* the guest may send partial checksums (and, with HOST_TSO*, super-frames) */
+#define VIRTIO_NET_F_GUEST_CSUM 1 /* the guest takes partial checksums */
+#define VIRTIO_NET_F_GUEST_TSO4 7 /* the guest takes TCP super-frames */
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_HOST_TSO4 11 /* the guest may send TCP super-frames */
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define VIRTIO_F_VERSION_1 32
+#define VHOST_OFFLOAD_FEATURES                                                                          \
+	((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) | (1ull << VIRTIO_NET_F_GUEST_TSO4) | \
+	 (1ull << VIRTIO_NET_F_GUEST_TSO6) | (1ull << VIRTIO_NET_F_GUEST_ECN) | (1ull << VIRTIO_NET_F_HOST_TSO4) |  \
+	 (1ull << VIRTIO_NET_F_HOST_TSO6) | (1ull << VIRTIO_NET_F_HOST_ECN))
 #define VHOST_FEATURES ((1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | \
-			(1ull << VIRTIO_F_VERSION_1))
+			(1ull << VIRTIO_F_VERSION_1) | VHOST_OFFLOAD_FEATURES)
 #define VHOST_PROTOCOL_FEATURES 0ull
 
 #define VRING_DESC_F_NEXT 1

@@ -111,6 +111,27 @@ S3="$WORK/vhost.sock"
 check "attach a vhost-user socket" "$VMNET" attach --vhost-user "$S3" --name qv
 guest_script "$WORK/c.sh" 192.168.128.53
 guest_script "$WORK/d.sh" 192.168.128.52
+# d also uploads 2 MB to the host: with vhost-user offloads its stack sends 64 KiB TCP
+# super-frames, which the switch cuts for the host tap (a port without offloads).
+UP_PORT=$((DNS_PORT + 2))
+python3 - "$UP_PORT" "$WORK/upload.md5" >"$WORK/upload.log" 2>&1 <<'EOPY' &
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.168.128.1", int(sys.argv[1]))); s.listen(1); s.settimeout(170)
+c, _ = s.accept(); c.settimeout(60); h = hashlib.md5(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b); n += len(b)
+open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
+EOPY
+UP_PID=$!
+cat >>"$WORK/d.sh" <<EOS
+dd if=/dev/urandom of=/tmp/big bs=1024 count=2048 2>/dev/null
+echo "upload-md5 \$(md5sum /tmp/big | cut -d' ' -f1)"
+timeout 60 nc 192.168.128.1 $UP_PORT </tmp/big || fail "upload to the host"
+echo "ok: uploaded 2 MB to the host"
+EOS
 boot c -m 52:54:00:00:00:0c -x "$VMNET run --fd 3 --name fdvm --" "$WORK/c.sh" -- \
 	-netdev "stream,id=n0,addr.type=fd,addr.str=3" &
 C_PID=$!
@@ -123,6 +144,13 @@ check "fd: vmnet run --fd 3 -- qemu -netdev stream,addr.type=fd guest c (lease, 
 	test $C_RC -eq 0
 check "vhost-user: QEMU -netdev vhost-user guest d (lease, gateway, DNS, HTTP, reaches c)" test $D_RC -eq 0
 check "the run port is gone with the VMM" sh -c "! '$VMNET' status | grep -q fdvm"
+wait $UP_PID 2>/dev/null
+UP_SUM=$(sed -n 's/^ *\[d\] upload-md5 //p' "$WORK/guest-d.out" | tr -d '\r')
+[ -n "$UP_SUM" ] || UP_SUM=$(sed -n 's/^upload-md5 //p' "$WORK/guest-d.out" | tr -d '\r')
+check "vhost-user: the guest negotiated offloads (sends and takes super-frames)" \
+	grep -q "vhost qv.1: features .*: the guest sends offloaded frames and takes them" "$WORK/vmnetd.log"
+check "vhost-user: 2 MB from the guest arrive intact at the host (md5 $UP_SUM)" \
+	sh -c "[ -n '$UP_SUM' ] && grep -qx '$UP_SUM 2097152' '$WORK/upload.md5'"
 check "the vhost-user front-end was a port of its own, gone with QEMU" sh -c \
 	"grep -q 'vhost qv: front-end connected: port .* (qv.1)' '$WORK/vmnetd.log' && ! '$VMNET' status | grep -q qv.1"
 check "detach the vhost-user attachment" "$VMNET" detach qv
