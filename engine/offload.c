@@ -155,20 +155,60 @@ static void resolve_segment(void *c, const uint8_t *seg, size_t len)
 	rc->fn(rc->ctx, &f);
 }
 
+/* The smallest MTU segment_tcp() cuts to (IPv4's minimum datagram, RFC 791). */
+#define SEGMENT_MIN_MTU 576u
+
+/*
+ * The IP packet size to cut a super-frame to: the network's MTU, or less when
+ * the sender asked for smaller segments. virtio 1.1 §5.1.6.2: gso_size is the
+ * maximum segment size (payload, without headers) — the MSS the sender's TCP
+ * agreed with its peer, which may be below what the MTU allows. Not below
+ * SEGMENT_MIN_MTU, which segment_tcp() refuses (such a frame would be lost
+ * for good; a segment larger than asked is the lesser harm).
+ * Return: the size (mtu when the headers cannot be read: segment_tcp() refuses the frame then).
+ */
+static uint32_t gso_cut_mtu(const uint8_t *frame, uint32_t len, uint16_t gso_size, uint32_t mtu)
+{
+	struct cursor c = cur_init(frame, len);
+	const uint8_t *eth = cur_pull(&c, 14), *ip, *tcp;
+	uint32_t iphl, want;
+
+	if (!eth)
+		return mtu;
+	if (eth[12] == 0x08 && eth[13] == 0x00) {
+		if (!(ip = cur_pull(&c, 20)))
+			return mtu;
+		iphl = (uint32_t)(ip[0] & 0x0f) * 4;
+		if (iphl < 20 || !cur_pull(&c, iphl - 20))
+			return mtu;
+	} else if (eth[12] == 0x86 && eth[13] == 0xdd) {
+		if (!cur_pull(&c, 40))
+			return mtu;
+		iphl = 40;
+	} else {
+		return mtu;
+	}
+	if (!(tcp = cur_pull(&c, 20)))
+		return mtu;
+	want = iphl + (uint32_t)(tcp[12] >> 4) * 4 + gso_size;
+	if (want < SEGMENT_MIN_MTU)
+		want = SEGMENT_MIN_MTU;
+	return want < mtu ? want : mtu;
+}
+
 int offload_resolve(const struct frame *f, uint32_t mtu, offload_fn fn, void *ctx)
 {
 	struct frame plain = { .data = resolve_buf, .len = f->len };
 	struct ring_vnet_hdr v = f->vnet; /* a private copy already (port.h), but read it once here too */
 	struct resolve_ctx rc = { fn, ctx };
+	uint32_t cut;
 
 	if (f->len > sizeof(resolve_buf) || f->len < 14)
 		return -EINVAL;
 	memcpy(resolve_buf, f->data, f->len);
-	if (v.gso_type != VNET_GSO_NONE && f->len - 14 > mtu) {
-		int n = segment_tcp(resolve_buf, f->len, mtu, resolve_segment, &rc);
-
-		return n;
-	}
+	cut = v.gso_type != VNET_GSO_NONE ? gso_cut_mtu(resolve_buf, f->len, v.gso_size, mtu) : mtu;
+	if (v.gso_type != VNET_GSO_NONE && f->len - 14 > cut)
+		return segment_tcp(resolve_buf, f->len, cut, resolve_segment, &rc);
 	if ((v.flags & VNET_F_NEEDS_CSUM) && offload_finish_csum(resolve_buf, f->len, v.csum_start, v.csum_offset) < 0)
 		return -EINVAL;
 	fn(ctx, &plain);

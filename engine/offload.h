@@ -55,7 +55,9 @@ typedef void (*offload_fn)(void *ctx, const struct frame *f);
  * Make a frame plain for a port without offloads: the frame is copied to
  * private memory (it may live in a client's shared memory), its checksum
  * completed, and a super-frame longer than mtu (+ Ethernet header) cut into
- * segments of at most mtu bytes of IP. Each result goes to fn with a zeroed
+ * segments of at most mtu bytes of IP, and of at most gso_size bytes of TCP
+ * payload when the sender asked for smaller segments (but never cut below
+ * 576 bytes of IP). Each result goes to fn with a zeroed
  * vnet header. Return: frames emitted, or -EINVAL (not cut: GSO of something
  * other than TCP over IPv4/IPv6, or malformed).
  */

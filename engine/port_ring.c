@@ -40,6 +40,7 @@ struct port_ring {
 	int kick_tx_peer, kick_rx_peer;     /* the client's ends, handed over at start */
 	void *map;
 	struct ring_layout l;
+	uint32_t slot_frame; /* what l was made from: the client makes the same layout from it */
 	struct ring tx, rx;
 	bool rx_published;
 	unsigned offloads;  /* PORT_RING_* */
@@ -150,8 +151,8 @@ int port_ring_new(uint32_t max_frame, unsigned offloads, struct port_ring **out)
 	pr->offloads = offloads;
 	pr->base.offload = tso; /* super-frames whole; partial checksums finished in ring_output without the header */
 	pr->base.offload_src = offloads != 0;
-	r = ring_layout_init(&pr->l, tso ? PORT_RING_SLOTS_TSO : PORT_RING_SLOTS,
-			     tso && max_frame < PORT_RING_TSO_FRAME ? PORT_RING_TSO_FRAME : max_frame);
+	pr->slot_frame = tso && max_frame < PORT_RING_TSO_FRAME ? PORT_RING_TSO_FRAME : max_frame;
+	r = ring_layout_init(&pr->l, tso ? PORT_RING_SLOTS_TSO : PORT_RING_SLOTS, pr->slot_frame);
 	if (r < 0)
 		goto fail;
 	r = ring_memfd_create(&pr->l, "vmnet-ring");
@@ -213,7 +214,9 @@ uint32_t port_ring_nslots(const struct port_ring *pr)
 
 uint32_t port_ring_slot_frame(const struct port_ring *pr)
 {
-	return pr->l.max_frame;
+	/* Not l.max_frame: that is rounded up to the slot alignment (65584 for a TSO slot), more
+	 * than ring_layout_init() takes, so the client could not make the layout from it. */
+	return pr->slot_frame;
 }
 
 int port_ring_watch(struct port_ring *pr)

@@ -583,6 +583,10 @@ static vmnet_return_t iface_take_reply(struct vmnet_interface *ifc, const struct
 		return VMNET_MEM_FAILURE;
 	ifc->port_id = xpc_dictionary_get_uint64(reply, CTL_KEY_PORT_ID);
 	xpc_dictionary_apply_f(reply, *param, copy_public_key);
+	/* The batch limits vmnet_read/vmnet_write enforce, which iface_attach() may have lowered
+	 * (a TSO ring has 128 slots, and a write batch must fit the ring whole). */
+	xpc_dictionary_set_uint64(*param, vmnet_read_max_packets_key, ifc->read_max);
+	xpc_dictionary_set_uint64(*param, vmnet_write_max_packets_key, ifc->write_max);
 	r = iface_start_events(ifc);
 	return errno_status(r);
 }
