@@ -32,8 +32,8 @@ int offload_check(const struct frame *f)
 	}
 	if (v->gso_type == VNET_GSO_NONE)
 		return f->len > OFFLOAD_MAX_FRAME ? -EINVAL : 0;
-	if ((gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) || !v->gso_size || !(v->flags & VNET_F_NEEDS_CSUM) ||
-	    f->len > OFFLOAD_MAX_FRAME)
+	if ((gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6 && v->gso_type != VNET_GSO_UDP_L4) || !v->gso_size ||
+	    !(v->flags & VNET_F_NEEDS_CSUM) || f->len > OFFLOAD_MAX_FRAME)
 		return -EINVAL;
 	return 0;
 }
@@ -206,6 +206,8 @@ int offload_resolve(const struct frame *f, uint32_t mtu, offload_fn fn, void *ct
 	if (f->len > sizeof(resolve_buf) || f->len < 14)
 		return -EINVAL;
 	memcpy(resolve_buf, f->data, f->len);
+	if (v.gso_type == VNET_GSO_UDP_L4)
+		return segment_udp(resolve_buf, f->len, v.gso_size, mtu, resolve_segment, &rc);
 	cut = v.gso_type != VNET_GSO_NONE ? gso_cut_mtu(resolve_buf, f->len, v.gso_size, mtu) : mtu;
 	if (v.gso_type != VNET_GSO_NONE && f->len - 14 > cut)
 		return segment_tcp(resolve_buf, f->len, cut, resolve_segment, &rc);

@@ -40,9 +40,17 @@ static inline bool frame_needs_resolve(const struct frame *f)
 	return (f->vnet.flags & VNET_F_NEEDS_CSUM) || f->vnet.gso_type != VNET_GSO_NONE;
 }
 
+/* UDP segmentation (USO) super-frames: no port takes them whole (taps are not asked for
+ * TUN_F_USO*), so the switch cuts them for every receiver. They come from the bridged
+ * uplink: the host's own UDP_SEGMENT senders, UDP GRO on the interface. */
+static inline bool frame_is_uso(const struct frame *f)
+{
+	return f->vnet.gso_type == VNET_GSO_UDP_L4;
+}
+
 /*
  * Check a frame's offload metadata against the frame: known flags and GSO type
- * (TCPv4/TCPv6, with or without ECN), checksum start and offset inside the
+ * (TCPv4/TCPv6, with or without ECN, or UDP_L4), checksum start and offset inside the
  * frame, a GSO frame carrying a partial checksum and a non-zero gso_size.
  * Return: 0, or -EINVAL (the frame is to be dropped).
  */

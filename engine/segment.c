@@ -108,3 +108,70 @@ int segment_tcp(const uint8_t *frame, size_t len, uint32_t mtu, segment_fn fn, v
 	}
 	return n;
 }
+
+int segment_udp(const uint8_t *frame, size_t len, uint32_t gso_size, uint32_t mtu, segment_fn fn, void *ctx)
+{
+	struct cursor c = cur_init(frame, len);
+	const uint8_t *eth = cur_pull(&c, 14), *ip;
+	size_t iphl, hdrs, payload, chunk_max, off;
+	uint32_t ipid = 0;
+	bool v4;
+	int n = 0;
+
+	if (!eth || !gso_size || mtu < 576 || mtu > SEG_FRAME_MAX)
+		return -EINVAL;
+	v4 = eth[12] == 0x08 && eth[13] == 0x00;
+	if (v4) {
+		if (!(ip = cur_pull(&c, 20)))
+			return -EINVAL;
+		iphl = (size_t)(ip[0] & 0x0f) * 4;
+		if ((ip[0] >> 4) != 4 || iphl < 20 || ip[9] != 17 || (ip[6] & 0x3f) || ip[7] ||
+		    !cur_pull(&c, iphl - 20))
+			return -EINVAL;
+		ipid = (uint32_t)(ip[4] << 8 | ip[5]);
+	} else if (eth[12] == 0x86 && eth[13] == 0xdd) {
+		if (!(ip = cur_pull(&c, 40)) || (ip[0] >> 4) != 6 || ip[6] != 17)
+			return -EINVAL;
+		iphl = 40;
+	} else {
+		return -EINVAL;
+	}
+	if (!cur_pull(&c, 8))
+		return -EINVAL;
+	hdrs = 14 + iphl + 8;
+	payload = len - hdrs;
+	chunk_max = mtu - iphl - 8;
+	if (gso_size < chunk_max)
+		chunk_max = gso_size;
+	for (off = 0; off < payload || (payload == 0 && n == 0); off += chunk_max, n++) {
+		size_t chunk = payload - off < chunk_max ? payload - off : chunk_max;
+		uint8_t *sip = seg + 14, *sudp = seg + 14 + iphl;
+		uint32_t sum;
+		uint16_t v;
+
+		memcpy(seg, frame, hdrs);
+		memcpy(seg + hdrs, frame + hdrs + off, chunk);
+		if (v4) {
+			uint32_t sa, da;
+
+			put16(sip + 2, (uint32_t)(iphl + 8 + chunk));
+			put16(sip + 4, ipid + (uint32_t)n);
+			sip[10] = sip[11] = 0;
+			put16(sip + 10, csum_fold(csum_partial(sip, iphl, 0)));
+			memcpy(&sa, sip + 12, 4);
+			memcpy(&da, sip + 16, 4);
+			sum = csum_ipv4_pseudo(sa, da, 17, (uint16_t)(8 + chunk));
+		} else {
+			put16(sip + 4, (uint32_t)(8 + chunk));
+			sum = csum_ipv6_pseudo(sip + 8, sip + 24, 17, (uint32_t)(8 + chunk));
+		}
+		put16(sudp + 4, (uint32_t)(8 + chunk));
+		sudp[6] = sudp[7] = 0;
+		v = csum_fold(csum_partial(sudp, 8 + chunk, sum));
+		put16(sudp + 6, v ? v : 0xffff); /* RFC 768: a computed zero goes out as all ones */
+		fn(ctx, seg, hdrs + chunk);
+		if (payload == 0)
+			return 1;
+	}
+	return n;
+}

@@ -24,4 +24,15 @@ typedef void (*segment_fn)(void *ctx, const uint8_t *seg, size_t len);
  */
 int segment_tcp(const uint8_t *frame, size_t len, uint32_t mtu, segment_fn fn, void *ctx);
 
+/*
+ * Cut an Ethernet + IPv4/IPv6 + UDP super-frame (UDP segmentation offload:
+ * one datagram per gso_size bytes of payload, as the sender's UDP_SEGMENT
+ * asked) into datagrams of at most gso_size payload bytes and at most mtu
+ * bytes of IP: each with the original's headers, its own lengths (IPv4:
+ * identification + i, header checksum) and a UDP checksum computed in full.
+ * Return: datagrams emitted, or -EINVAL (not UDP over plain IPv4/IPv6,
+ * malformed, gso_size 0, or mtu too small).
+ */
+int segment_udp(const uint8_t *frame, size_t len, uint32_t gso_size, uint32_t mtu, segment_fn fn, void *ctx);
+
 #endif

@@ -151,7 +151,7 @@ static void deliver(struct network *net, struct port *src, struct port *dst, con
 		return; /* a listening attachment: its connections are the ports */
 	if ((src->isolated || dst->isolated) && !src->host_side && !dst->host_side)
 		return;
-	if (!dst->offload && frame_needs_resolve(f)) {
+	if ((!dst->offload && frame_needs_resolve(f)) || frame_is_uso(f)) {
 		struct plain_ctx pc = { net, dst };
 
 		if (offload_resolve(f, net->mtu ? net->mtu : 1500, deliver_plain, &pc) < 0)

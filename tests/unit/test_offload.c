@@ -161,6 +161,25 @@ static void test_resolve(void)
 		f.vnet.gso_size = 1448;
 		CHECK(offload_resolve(&f, 1500, take, &g) == 1 && g.bad == 0);
 	}
+	/* UDP segmentation (USO): datagrams of gso_size bytes of payload, or fewer to fit the MTU. */
+	for (int v6 = 0; v6 < 2; v6++) {
+		memset(&g, 0, sizeof(g));
+		f.len = build(v6, true, PAYLOAD, &f.vnet);
+		f.vnet.gso_type = VNET_GSO_UDP_L4, f.vnet.gso_size = 1000;
+		CHECK(offload_check(&f) == 0);
+		CHECK(offload_resolve(&f, 1500, take, &g) == PAYLOAD / 1000);
+		CHECK(g.n == PAYLOAD / 1000 && g.bad == 0 && g.vnet == 0 && g.maxlen == 14u + (v6 ? 40 : 20) + 8 + 1000);
+		memset(&g, 0, sizeof(g));
+		f.vnet.gso_size = 4000; /* larger than the MTU allows: cut to the MTU */
+		int per = 1500 - (v6 ? 40 : 20) - 8;
+		CHECK(offload_resolve(&f, 1500, take, &g) == (PAYLOAD + per - 1) / per);
+		CHECK(g.bad == 0 && g.maxlen == 1514);
+	}
+	/* A USO frame that is really TCP: refused. */
+	memset(&g, 0, sizeof(g));
+	f.len = build(false, false, PAYLOAD, &f.vnet);
+	f.vnet.gso_type = VNET_GSO_UDP_L4, f.vnet.gso_size = 1000;
+	CHECK(offload_resolve(&f, 1500, take, &g) == -EINVAL && g.n == 0);
 	/* GSO of UDP cannot be cut here: refused. */
 	memset(&g, 0, sizeof(g));
 	f.len = build(false, true, PAYLOAD, &f.vnet);
@@ -241,6 +260,13 @@ static void test_switch(void)
 	memset(&f.vnet, 0, sizeof(f.vnet));
 	switch_input(n, &src->base, &f);
 	CHECK(plain->base.st.tx_drops == 1);
+	/* A USO super-frame is cut for every receiver, offloads or not. */
+	off->whole = 0, off->g.n = 0, plain->g.n = 0;
+	f.len = build(false, true, 5000, &f.vnet);
+	f.vnet.gso_type = VNET_GSO_UDP_L4, f.vnet.gso_size = 1000;
+	switch_input(n, &src->base, &f);
+	CHECK(off->whole == 0 && off->g.n == 5 && off->g.bad == 0);
+	CHECK(plain->g.n == 5 && plain->g.bad == 0);
 	network_remove_port(&src->base);
 	network_remove_port(&plain->base);
 	network_remove_port(&off->base);
