@@ -35,6 +35,11 @@ int offload_check(const struct frame *f)
 	if ((gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6 && v->gso_type != VNET_GSO_UDP_L4) || !v->gso_size ||
 	    !(v->flags & VNET_F_NEEDS_CSUM) || f->len > OFFLOAD_MAX_FRAME)
 		return -EINVAL;
+	/* A tiny segment size turns one frame into thousands (for us, or for the kernel behind a
+	 * tap): TCP's smallest MSS is 88 bytes (Linux's TCP_MIN_MSS); a UDP super-frame may make at
+	 * most OFFLOAD_MAX_SEGS datagrams. */
+	if (v->gso_type == VNET_GSO_UDP_L4 ? f->len / v->gso_size > OFFLOAD_MAX_SEGS : v->gso_size < 88)
+		return -EINVAL;
 	return 0;
 }
 

@@ -31,6 +31,8 @@
 #define VNET_GSO_TCPV6 4
 #define VNET_GSO_UDP_L4 5
 #define VNET_GSO_ECN 0x80
+/* The most datagrams one UDP super-frame may be cut into. */
+#define OFFLOAD_MAX_SEGS 256u
 /* The largest frame an offload-capable port may be handed: a 64 KiB IP packet + Ethernet + VLAN tag. */
 #define OFFLOAD_MAX_FRAME 65553u
 
@@ -51,7 +53,8 @@ static inline bool frame_is_uso(const struct frame *f)
 /*
  * Check a frame's offload metadata against the frame: known flags and GSO type
  * (TCPv4/TCPv6, with or without ECN, or UDP_L4), checksum start and offset inside the
- * frame, a GSO frame carrying a partial checksum and a non-zero gso_size.
+ * frame, a GSO frame carrying a partial checksum and a sane gso_size (TCP:
+ * at least 88; UDP: at most OFFLOAD_MAX_SEGS datagrams).
  * Return: 0, or -EINVAL (the frame is to be dropped).
  */
 int offload_check(const struct frame *f);

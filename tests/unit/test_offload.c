@@ -111,6 +111,10 @@ static void test_check(void)
 	CHECK(offload_check(&f) == 0);
 	f.vnet.gso_size = 0;
 	CHECK(offload_check(&f) == -EINVAL); /* GSO needs a segment size */
+	f.vnet.gso_size = 87;
+	CHECK(offload_check(&f) == -EINVAL); /* below TCP's smallest MSS: a frame would become hundreds */
+	f.vnet.gso_size = 88;
+	CHECK(offload_check(&f) == 0);
 	f.vnet.gso_size = 1448, f.vnet.gso_type = VNET_GSO_UDP;
 	CHECK(offload_check(&f) == -EINVAL); /* UFO is not taken */
 	f.vnet.gso_type = 9;
@@ -175,6 +179,10 @@ static void test_resolve(void)
 		CHECK(offload_resolve(&f, 1500, take, &g) == (PAYLOAD + per - 1) / per);
 		CHECK(g.bad == 0 && g.maxlen == 1514);
 	}
+	/* A USO frame that would make more than OFFLOAD_MAX_SEGS datagrams: refused. */
+	f.len = build(false, true, PAYLOAD, &f.vnet);
+	f.vnet.gso_type = VNET_GSO_UDP_L4, f.vnet.gso_size = 50;
+	CHECK(offload_check(&f) == -EINVAL);
 	/* A USO frame that is really TCP: refused. */
 	memset(&g, 0, sizeof(g));
 	f.len = build(false, false, PAYLOAD, &f.vnet);
