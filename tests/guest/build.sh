@@ -5,6 +5,11 @@
 # busybox or the files here changed.
 #
 #   tests/guest/build.sh [OUTDIR]      default: tests/guest/out (git-ignored)
+#   EXTRA_BINS="/usr/bin/iperf3 ..." tests/guest/build.sh OUTDIR
+#                                      also copy these programs and the shared
+#                                      libraries ldd names for them (bench/qemu.sh;
+#                                      give such an image an OUTDIR of its own so
+#                                      the tests' image stays small)
 #
 # Produces OUTDIR/vmlinux (ELF, booted through PVH: no decompression under
 # TCG) or OUTDIR/vmlinuz when the kernel has no PVH entry, and
@@ -31,8 +36,19 @@ if ! command -v cpio >/dev/null || ! [ -x "$BUSYBOX" ] || ldd "$BUSYBOX" >/dev/n
 fi
 MODDIR=/lib/modules/$KVER
 
+# The extra programs and every shared object they load (ldd prints "name => path (addr)"
+# or "path (addr)" for the loader; the vDSO has no file).
+EXTRA_FILES=()
+for b in ${EXTRA_BINS:-}; do
+	[ -x "$b" ] || { echo "build.sh: EXTRA_BINS: $b is not an executable" >&2; exit 1; }
+	EXTRA_FILES+=("$b")
+	while read -r lib; do EXTRA_FILES+=("$lib"); done < <(ldd "$b" 2>/dev/null |
+		awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+done
+
 # Up to date? The stamp names every input.
-STAMP="$KVER $(sha256sum "$BUSYBOX" "$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" "$HERE/vmlinux.py" | sha256sum | cut -c1-16)"
+STAMP="$KVER $(sha256sum "$BUSYBOX" "$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" "$HERE/vmlinux.py" \
+	${EXTRA_FILES[@]+"${EXTRA_FILES[@]}"} | sha256sum | cut -c1-16)"
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$STAMP" ]; then
 	exit 0
 fi
@@ -86,6 +102,10 @@ cp "$HERE/udhcpc.script" "$ROOT/etc/udhcpc.script"
 chmod 755 "$ROOT/init" "$ROOT/etc/udhcpc.script"
 echo "root:x:0:0:root:/:/bin/sh" >"$ROOT/etc/passwd"
 echo "127.0.0.1 localhost" >"$ROOT/etc/hosts"
+for f in ${EXTRA_FILES[@]+"${EXTRA_FILES[@]}"}; do # at the same path as on the host: the loader finds them there
+	mkdir -p "$ROOT$(dirname "$f")"
+	cp -L "$f" "$ROOT$f"
+done
 : >"$ROOT/etc/resolv.conf"
 (cd "$ROOT" && find . -print0 | cpio --null -o -H newc --owner 0:0 --quiet) | gzip -4 >"$OUT/initramfs.gz"
 
@@ -95,4 +115,4 @@ if ! grep -q '^CONFIG_PVH=y' "/boot/config-$KVER" 2>/dev/null ||
 	cp "/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 fi
 echo "$STAMP" >"$OUT/stamp"
-echo "guest: kernel $KVER, modules: $(tr '\n' ' ' <"$ROOT/etc/modules.order")"
+echo "guest: kernel $KVER, modules: $(tr '\n' ' ' <"$ROOT/etc/modules.order")${EXTRA_BINS:+, extra: $EXTRA_BINS}"

@@ -2,7 +2,7 @@
 # run.sh — boot the test guest (build.sh) under QEMU with one virtio-net NIC,
 # run a script inside it and exit with that script's status.
 #
-#   tests/guest/run.sh [-t SECS] [-m MAC] [-l LOG] [-x "WRAPPER ARGS --"] SCRIPT -- NETDEV-ARGS...
+#   tests/guest/run.sh [-t SECS] [-m MAC] [-l LOG] [-c CPUS] [-x "WRAPPER ARGS --"] SCRIPT -- NETDEV-ARGS...
 #
 #   SCRIPT        run by busybox sh in the guest after DHCP (passed with -fw_cfg)
 #   NETDEV-ARGS   QEMU options defining netdev n0, e.g.
@@ -13,6 +13,7 @@
 #   -l LOG        keep the serial console there (default: a temporary file)
 #   -S            guest RAM in a shared, sealed memfd (vhost-user needs it)
 #   -d OPTS       more properties of the NIC (e.g. ",vectors=0")
+#   -c CPUS       virtual CPUs (default 1)
 #
 # Prints the console lines between GUEST_BEGIN and GUEST_END, preceded by the
 # GUEST_LEASE line, and one "run.sh: ..." timing line on stderr. Exit status:
@@ -22,20 +23,21 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 IMG=${GUEST_IMAGE:-$HERE/out}
-TIMEOUT=120 MAC=52:54:00:12:34:56 LOG="" WRAP="" SHM=() DEV=""
-while getopts "t:m:l:x:Sd:" o; do
+TIMEOUT=120 MAC=52:54:00:12:34:56 LOG="" WRAP="" SHM=() DEV="" CPUS=1
+while getopts "t:m:l:x:Sd:c:" o; do
 	case $o in
 	t) TIMEOUT=$OPTARG ;;
 	m) MAC=$OPTARG ;;
 	l) LOG=$OPTARG ;;
 	x) WRAP=$OPTARG ;;
 	d) DEV=$OPTARG ;;
+	c) CPUS=$OPTARG ;;
 	S) SHM=(-object memory-backend-memfd,id=mem0,size=256M,share=on -numa node,memdev=mem0) ;;
-	*) sed -n '2,20p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,21p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 2 ] && [ "$2" = "--" ] || { sed -n '2,20p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] && [ "$2" = "--" ] || { sed -n '2,21p' "$0" >&2; exit 2; }
 SCRIPT=$1
 shift 2
 KERNEL=$IMG/vmlinux
@@ -47,7 +49,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/vmnet-guest-run.XXXXXX")
 
 # shellcheck disable=SC2206 # the wrapper is a list of words
 CMD=($WRAP qemu-system-x86_64 -nodefaults -no-user-config -display none -monitor none -no-reboot
-	-accel tcg -m 256 -smp 1 -serial "file:$LOG" "${SHM[@]}"
+	-accel tcg -m 256 -smp "$CPUS" -serial "file:$LOG" "${SHM[@]}"
 	-kernel "$KERNEL" -initrd "$IMG/initramfs.gz"
 	-append "console=ttyS0 panic=-1 quiet loglevel=3 edd=off"
 	-fw_cfg "name=opt/vmtest,file=$SCRIPT"
