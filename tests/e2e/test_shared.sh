@@ -66,7 +66,7 @@ for _ in $(seq 100); do
 done
 check "g has a global IPv6 address and a default route from the RA" \
 	sh -c "ip -n '$G' -6 addr show dev eth0 scope global | grep -q inet6 && ip -n '$G' -6 route show default | grep -q via"
-check "g pings the wan over IPv6 (NAT66)" ip netns exec "$G" ping -6 -c 2 -i 0.2 -W 2 -q fd99::2
+check "g pings the wan over IPv6 (NAT66)" ip netns exec "$G" ping -6 -c 3 -i 0.3 -W 3 -q fd99::2
 check "g fetches a page from the wan over IPv6" sh -c \
 	"ip netns exec '$G' curl -s -m 5 'http://[fd99::2]:8080/' | grep -q 'hello from the wan $$'"
 ANS=$(udp_ask "$G" fd99::2)

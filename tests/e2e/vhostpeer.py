@@ -179,7 +179,7 @@ def do_bad(path, case):
         fe.setup()
     elif case == "features":
         fe = FrontEnd(path)
-        fe.setup(features=FEATURES | (1 << 0))  # VIRTIO_NET_F_CSUM was not offered
+        fe.setup(features=FEATURES | (1 << 22))  # VIRTIO_NET_F_MQ was not offered
     elif case == "request":
         fe = FrontEnd(path)
         fe.setup()
