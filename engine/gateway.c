@@ -50,6 +50,7 @@
 #include "engine/ip6.h"
 #include "engine/loop.h"
 #include "engine/nat_kernel.h"
+#include "engine/offload.h"
 #include "engine/port_host.h"
 #include "engine/switch.h"
 #include "engine/wire.h"
@@ -329,12 +330,17 @@ static int gw_output(struct port *p, const struct frame *f)
 		/* From here on only a private copy: the guest may rewrite shared memory under us. */
 		memcpy(gw->rx, f->data, f->len);
 		if (gw->host && !gw_takes(gw, gw->rx, f->len)) {
-			host_tap_write(gw->host, gw->rx, f->len);
+			host_tap_write(gw->host, gw->rx, f->len, &f->vnet);
 			return 0;
 		}
+		/* For a service: a partial checksum (a port with offloads sent it) is finished first;
+		 * a TCP super-frame this short is an ordinary segment to the services. */
+		if ((f->vnet.flags & VNET_F_NEEDS_CSUM) &&
+		    offload_finish_csum(gw->rx, f->len, f->vnet.csum_start, f->vnet.csum_offset) < 0)
+			return 0;
 	} else {
-		if (gw->host)
-			host_tap_write(gw->host, f->data, f->len); /* jumbo frames are never for a service */
+		if (gw->host) /* super-frames and jumbo frames are never for a service */
+			host_tap_write(gw->host, f->data, f->len, &f->vnet);
 		return 0;
 	}
 	if (eth.type != htons(ETHERTYPE_ARP) && eth.type != htons(ETHERTYPE_IPV4) &&
@@ -352,10 +358,10 @@ static int gw_output(struct port *p, const struct frame *f)
 }
 
 /* The host's kernel sent a frame into the network: it enters the switch from the gateway's port. */
-static void gw_host_input(void *ctx, const uint8_t *frame, size_t len)
+static void gw_host_input(void *ctx, const uint8_t *frame, size_t len, const struct ring_vnet_hdr *vnet)
 {
 	struct gateway *gw = ctx;
-	struct frame f = { .data = frame, .len = (uint32_t)len };
+	struct frame f = { .data = frame, .len = (uint32_t)len, .vnet = *vnet };
 
 	if (!gw->base.net || gw->base.removed)
 		return;
@@ -514,6 +520,9 @@ static void gateway_host_new(struct gateway *gw, const struct network *net)
 	hc.ctx = gw;
 	r = host_tap_open(&hc, &gw->host);
 	inet_ntop(AF_INET, &gw->addr, a, sizeof(a));
+	/* With a host tap the gateway's port passes offloaded frames between guests and the host's
+	 * stack (engine/port_host.h); its own services see them finished (gw_output). */
+	gw->base.offload = gw->base.offload_src = r == 0;
 	if (r == 0)
 		log_info("network %s: host tap %s carries %s", net->name, host_tap_name(gw->host), a);
 	else if (r == -EADDRINUSE)

@@ -6,6 +6,11 @@
  * (CAP_NET_ADMIN); the gateway port owns it and sends it every frame for
  * the gateway that its own services (DHCP, DNS, router solicitations) do not
  * take.
+ *
+ * The device speaks the virtio-net header with checksum and TCP segmentation
+ * offloads (as guests' taps do, engine/port_tap.c): the host's stack and
+ * guests with offloads exchange 64 KiB super-frames whole, so a guest's
+ * upload through the kernel's NAT costs one write per 64 KiB.
  */
 #ifndef VMNET_ENGINE_PORT_HOST_H
 #define VMNET_ENGINE_PORT_HOST_H
@@ -17,8 +22,10 @@
 
 struct host_tap;
 
-/* Frames the host's kernel sends into the network. */
-typedef void (*host_tap_input_fn)(void *ctx, const uint8_t *frame, size_t len);
+#include "common/ring.h"
+
+/* Frames the host's kernel sends into the network, with their offload metadata (engine/offload.h). */
+typedef void (*host_tap_input_fn)(void *ctx, const uint8_t *frame, size_t len, const struct ring_vnet_hdr *vnet);
 
 struct host_tap_config {
 	uint8_t mac[6];          /* the gateway's MAC: the kernel's frames come from it */
@@ -42,8 +49,9 @@ bool host_tap_subnet_in_use(struct in_addr addr, struct in_addr mask);
 /* Remove the device (NULL is fine). */
 void host_tap_close(struct host_tap *h);
 const char *host_tap_name(const struct host_tap *h);
-/* Hand one frame to the host. Return: 0, or -ENOBUFS (device queue full; dropped). */
-int host_tap_write(struct host_tap *h, const uint8_t *frame, size_t len);
+/* Hand one frame to the host, with its offload metadata (NULL: a plain frame).
+ * Return: 0, or -ENOBUFS (device queue full, or metadata the kernel refused; dropped). */
+int host_tap_write(struct host_tap *h, const uint8_t *frame, size_t len, const struct ring_vnet_hdr *vnet);
 
 /*
  * A network without a gateway (one named by vmnet_network_identifier) whose
