@@ -33,9 +33,13 @@
  * else is affected, and a front-end marked for disconnection is not served
  * again in the same event batch.
  *
- * Data path. Transmit: on a kick, each available chain is copied into one
- * private buffer (the guest may change it meanwhile), its header skipped and
- * the frame handed to the switch; the chain is returned used; a kick
+ * Data path. Transmit: on a kick, each available chain is walked and checked
+ * without copying, its header copied to private memory, and the frame handed
+ * to the switch: straight from guest memory when one descriptor holds it all
+ * (a shared frame, as from a ring slot: the guest may change it meanwhile, so
+ * the switch reads what it decides on once and every port copies it out
+ * before the chain is published used), else gathered into one private buffer
+ * first; the chain is returned used; a kick
  * serves what was available when it came (at most a queue's worth, each
  * chain at most VHOST_TX_SEGS descriptors: the work of a kick is bounded). The
  * eventfds come from the front-end and share their file flags with it: the
@@ -298,18 +302,27 @@ static void vq_publish(struct vhost_vq *vq)
 		log_debug("vhost: call: %m");
 }
 
-/* Copy one transmit chain into tx_buf. Return: bytes, -EFAULT/-EPROTO (a broken ring), or
- * -EMSGSIZE (a frame too big or in too many pieces: dropped and counted). */
-static int tx_gather(struct port_vhost *v, struct vhost_vq *vq, uint16_t head)
+/* One transmit chain, walked and checked but not copied: where its bytes are in guest memory. */
+struct tx_chain {
+	struct iovec seg[VHOST_TX_SEGS];
+	unsigned nseg;
+	uint32_t total; /* at most sizeof(tx_buf) */
+};
+
+/* Walk one transmit chain: each descriptor read once, checked and translated.
+ * Return: 0, -EFAULT/-EPROTO (a broken ring), or -EMSGSIZE (a frame too big or in
+ * too many pieces: dropped and counted). */
+static int tx_walk(struct port_vhost *v, struct vhost_vq *vq, uint16_t head, struct tx_chain *c)
 {
-	uint32_t total = 0;
 	uint16_t idx = head;
 
+	c->nseg = 0;
+	c->total = 0;
 	for (uint32_t n = 0;; n++) {
 		struct vring_desc d;
 		uint16_t flags;
 		uint32_t len;
-		const void *src;
+		void *src;
 
 		if (n >= vq->num || idx >= vq->num)
 			return -EPROTO; /* a loop or an index past the table */
@@ -320,23 +333,53 @@ static int tx_gather(struct port_vhost *v, struct vhost_vq *vq, uint16_t head)
 		len = le32toh(d.len);
 		if (flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE))
 			return -EPROTO;
-		if (len > sizeof(tx_buf) - total)
+		if (len > sizeof(tx_buf) - c->total)
 			return -EMSGSIZE;
 		src = translate(v, le64toh(d.addr), len, false);
 		if (!src)
 			return -EFAULT;
-		memcpy(tx_buf + total, src, len);
-		total += len;
+		c->seg[c->nseg++] = (struct iovec){ src, len };
+		c->total += len;
 		if (!(flags & VRING_DESC_F_NEXT))
-			return (int)total;
+			return 0;
 		idx = le16toh(d.next);
 	}
+}
+
+/* Copy bytes [off, off + len) of a chain (len + off <= c->total) to private memory. */
+static void tx_copy(const struct tx_chain *c, uint32_t off, uint8_t *dst, uint32_t len)
+{
+	for (unsigned i = 0; i < c->nseg && len; i++) {
+		size_t k;
+
+		if (off >= c->seg[i].iov_len) {
+			off -= (uint32_t)c->seg[i].iov_len;
+			continue;
+		}
+		k = c->seg[i].iov_len - off < len ? c->seg[i].iov_len - off : len;
+		memcpy(dst, (const uint8_t *)c->seg[i].iov_base + off, k);
+		dst += k;
+		len -= (uint32_t)k;
+		off = 0;
+	}
+}
+
+/* Bytes [off, off + len) of a chain, when one descriptor holds them all. Return: where, or NULL. */
+static const uint8_t *tx_span(const struct tx_chain *c, uint32_t off, uint32_t len)
+{
+	for (unsigned i = 0; i < c->nseg; i++) {
+		if (off < c->seg[i].iov_len)
+			return len <= c->seg[i].iov_len - off ? (const uint8_t *)c->seg[i].iov_base + off : NULL;
+		off -= (uint32_t)c->seg[i].iov_len;
+	}
+	return NULL;
 }
 
 static void vq_tx_drain(struct port_vhost *v)
 {
 	struct vhost_vq *vq = &v->vq[VHOST_TXQ];
 	struct port *p = &v->base;
+	struct tx_chain c;
 	int n;
 	uint32_t hl = hdr_len(v);
 
@@ -350,18 +393,18 @@ static void vq_tx_drain(struct port_vhost *v)
 	/* At most a queue's worth per kick: the guest kicks again for what it adds later. */
 	for (int done = 0; done < n; done++) {
 		uint16_t head = vq_head(vq, 0);
-		int len = tx_gather(v, vq, head);
-		struct frame f = { .data = tx_buf + hl };
+		int r = tx_walk(v, vq, head, &c), len = r < 0 ? r : (int)c.total;
+		struct frame f = { .data = NULL };
 
-		if (len == -EFAULT || len == -EPROTO) {
-			vhost_fail(v, len == -EFAULT ? "a transmit descriptor points outside guest memory"
-						     : "a transmit descriptor chain is malformed");
+		if (r == -EFAULT || r == -EPROTO) {
+			vhost_fail(v, r == -EFAULT ? "a transmit descriptor points outside guest memory"
+						   : "a transmit descriptor chain is malformed");
 			return;
 		}
 		vq->last_avail++;
-		vq_push_used(vq, head, 0);
+		vq_push_used(vq, head, 0); /* published after the loop: the buffers stay ours until then */
 		if (len >= (int)hl && p->offload_src) {
-			memcpy(&f.vnet, tx_buf, VHOST_NET_HDR_LEGACY); /* the 10 bytes both layouts share */
+			tx_copy(&c, 0, (uint8_t *)&f.vnet, VHOST_NET_HDR_LEGACY); /* the 10 bytes both layouts share */
 			f.vnet.num_buffers = 0;
 		}
 		if (len < (int)hl + 14 ||
@@ -372,6 +415,15 @@ static void vq_tx_drain(struct port_vhost *v)
 			continue;
 		}
 		f.len = (uint32_t)len - hl;
+		/* A frame in one descriptor goes straight from guest memory into the receivers, as
+		 * from a ring slot (f.shared: the guest may change it meanwhile; len and vnet are
+		 * private). A frame in pieces is gathered into tx_buf first. */
+		f.data = tx_span(&c, hl, f.len);
+		f.shared = f.data != NULL;
+		if (!f.data) {
+			tx_copy(&c, hl, tx_buf, f.len);
+			f.data = tx_buf;
+		}
 		switch_input(p->net, p, &f);
 	}
 	vq_publish(vq);
