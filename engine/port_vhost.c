@@ -385,6 +385,9 @@ static void vq_tx_drain(struct port_vhost *v)
 
 	if (!vq_ready(vq) || p->broken)
 		return; /* a front-end that failed is going: its rings are not walked again (as in output()) */
+	/* While we drain, the guest need not kick (virtio 1.1 §2.6.10.2, VRING_USED_F_NO_NOTIFY):
+	 * a guest sending one frame at a time would otherwise wake us once per frame. */
+	__atomic_store_n(&vq->used[0], htole16(VRING_USED_F_NO_NOTIFY), __ATOMIC_RELEASE);
 	n = vq_avail(vq);
 	if (n < 0) {
 		vhost_fail(v, "the guest's transmit index is impossible");
@@ -427,8 +430,25 @@ static void vq_tx_drain(struct port_vhost *v)
 		switch_input(p->net, p, &f);
 	}
 	vq_publish(vq);
-	if (vq->call_broken)
+	if (vq->call_broken) {
 		vhost_fail(v, "a call eventfd was made blocking");
+		return;
+	}
+	/* Kicks back on; what the guest added meanwhile came without a kick: wake ourselves for it
+	 * (a write to the kick eventfd, watched edge-triggered), after the other ports had their turn. */
+	__atomic_store_n(&vq->used[0], 0, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq_avail(vq) > 0 && vq->kick_fd >= 0) {
+		uint64_t one = 1;
+
+		/* Never a blocking write: the front-end shares the descriptor's flags (as for call). */
+		if (!(fcntl(vq->kick_fd, F_GETFL) & O_NONBLOCK)) {
+			vhost_fail(v, "a kick eventfd was made blocking");
+			return;
+		}
+		if (write(vq->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_debug("vhost %s: self-kick: %m", p->name);
+	}
 }
 
 /* Walk one receive chain, appending its buffers. Return: 0, -EFAULT/-EPROTO, or -ENOSPC (too many). */

@@ -57,6 +57,7 @@ enum vhost_request {
 #define VRING_DESC_F_WRITE 2
 #define VRING_DESC_F_INDIRECT 4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
+#define VRING_USED_F_NO_NOTIFY 1
 
 #define VHOST_MAX_REGIONS 8
 #define VHOST_MAX_QUEUE 32768 /* virtio's largest split queue */
