@@ -135,6 +135,8 @@ static bool print_network(void *ctx, size_t i, xpc_object_t n)
 		printf("\n  gateway %s (%s)%s%s, DHCP %s, host tap %s", xpc_dictionary_get_string(n, "gateway"),
 		       xpc_dictionary_get_string(n, "gateway_mac"), g6 ? " and " : "", g6 ? g6 : "",
 		       xpc_dictionary_get_bool(n, "dhcp") ? "on" : "off", ht ? ht : "none");
+		if (ht && xpc_dictionary_get_uint64(n, "host_merged"))
+			printf(" (%" PRIu64 " TCP segments merged for it)", xpc_dictionary_get_uint64(n, "host_merged"));
 	}
 	printf("\n  %-4s %-6s %-16s %-17s %10s %12s %10s %12s %8s\n", "ID", "KIND", "NAME", "MAC", "RX-FRAMES", "RX-BYTES",
 	       "TX-FRAMES", "TX-BYTES", "DROPS");

@@ -544,8 +544,10 @@ static xpc_object_t network_status(const struct network *n, uint64_t skip, uint6
 		xpc_dictionary_set_string(d, "gateway", inet_ntop(AF_INET, &ga, a, sizeof(a)));
 		xpc_dictionary_set_string(d, "gateway_mac", mac);
 		xpc_dictionary_set_bool(d, "dhcp", gateway_dhcp(n->gateway) != NULL);
-		if (gateway_host_tap(n->gateway))
+		if (gateway_host_tap(n->gateway)) {
 			xpc_dictionary_set_string(d, "host_tap", gateway_host_tap(n->gateway));
+			xpc_dictionary_set_uint64(d, "host_merged", gateway_host_merged(n->gateway));
+		}
 		{
 			uint8_t ll[16], global[16], prefix[16];
 			char p6[INET6_ADDRSTRLEN];

@@ -44,6 +44,7 @@
 
 #include "common/cursor.h"
 #include "common/log.h"
+#include "engine/coalesce.h"
 #include "engine/dhcp.h"
 #include "engine/dns.h"
 #include "engine/fwd_relay.h"
@@ -92,6 +93,9 @@ struct gateway {
 	uint8_t txq[GW_TXQ][GW_FRAME_MAX];
 	uint8_t rx[GW_FRAME_MAX]; /* private copy of the frame being served */
 	uint8_t reply[GW_FRAME_MAX];
+	/* Plain TCP segments for the host tap, merged per batch (engine/coalesce.h): the host's
+	 * stack sees (and ACKs) one super-frame per batch from guests without offloads. */
+	struct coalesce co;
 };
 
 void gateway_mac_for(struct in_addr addr, uint8_t mac[6])
@@ -316,6 +320,11 @@ static bool gw_takes(const struct gateway *gw, const uint8_t *frame, size_t len)
 	return false; /* ARP and the rest: the kernel's */
 }
 
+static void gw_host_emit(void *ctx, const uint8_t *frame, uint32_t len, const struct ring_vnet_hdr *vnet)
+{
+	host_tap_write(((struct gateway *)ctx)->host, frame, len, vnet);
+}
+
 static int gw_output(struct port *p, const struct frame *f)
 {
 	struct gateway *gw = (struct gateway *)p;
@@ -330,7 +339,12 @@ static int gw_output(struct port *p, const struct frame *f)
 		/* From here on only a private copy: the guest may rewrite shared memory under us. */
 		memcpy(gw->rx, f->data, f->len);
 		if (gw->host && !gw_takes(gw, gw->rx, f->len)) {
-			host_tap_write(gw->host, gw->rx, f->len, &f->vnet);
+			if (!f->vnet.flags && f->vnet.gso_type == VNET_GSO_NONE) {
+				coalesce_add(&gw->co, gw->rx, f->len, gw_host_emit, gw);
+			} else {
+				coalesce_flush(&gw->co, gw_host_emit, gw); /* keep the order */
+				host_tap_write(gw->host, gw->rx, f->len, &f->vnet);
+			}
 			return 0;
 		}
 		/* For a service: a partial checksum (a port with offloads sent it) is finished first;
@@ -339,8 +353,10 @@ static int gw_output(struct port *p, const struct frame *f)
 		    offload_finish_csum(gw->rx, f->len, f->vnet.csum_start, f->vnet.csum_offset) < 0)
 			return 0;
 	} else {
-		if (gw->host) /* super-frames and jumbo frames are never for a service */
+		if (gw->host) { /* super-frames and jumbo frames are never for a service */
+			coalesce_flush(&gw->co, gw_host_emit, gw);
 			host_tap_write(gw->host, f->data, f->len, &f->vnet);
+		}
 		return 0;
 	}
 	if (eth.type != htons(ETHERTYPE_ARP) && eth.type != htons(ETHERTYPE_IPV4) &&
@@ -375,6 +391,8 @@ static void gw_flush(struct port *p)
 	struct gateway *gw = (struct gateway *)p;
 	unsigned n = gw->txq_len;
 
+	if (gw->host)
+		coalesce_flush(&gw->co, gw_host_emit, gw); /* the batch's merged segments to the host */
 	dhcp_flush(gw->dhcp); /* leases on disk before their ACKs go out */
 	gw->txq_len = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -532,6 +550,11 @@ static void gateway_host_new(struct gateway *gw, const struct network *net)
 	else if (r != -EPERM && r != -EACCES)
 		log_warn("network %s: no host tap: %s", net->name, strerror(-r));
 	told |= r == -EPERM || r == -EACCES;
+}
+
+uint64_t gateway_host_merged(const struct gateway *gw)
+{
+	return gw->co.merged;
 }
 
 const char *gateway_host_tap(const struct gateway *gw)

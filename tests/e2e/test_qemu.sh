@@ -76,6 +76,41 @@ EOF
 }
 guest_script "$WORK/full.sh"
 
+# upload_server N MD5FILE — a TCP server on the gateway address (port DNS_PORT + 1 + N) that
+# writes the md5 and length of what it receives; runs in the background ($! is its PID).
+upload_server() {
+	python3 - "$((DNS_PORT + 1 + $1))" "$2" >>"$WORK/upload.log" 2>&1 <<'EOPY' &
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.168.128.1", int(sys.argv[1]))); s.listen(1); s.settimeout(170)
+c, _ = s.accept(); c.settimeout(60); h = hashlib.md5(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b); n += len(b)
+open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
+EOPY
+}
+# upload_lines SCRIPT N — the guest sends 2 MB of random bytes to upload_server N, and prints their md5.
+upload_lines() {
+	cat >>"$1" <<EOS
+dd if=/dev/urandom of=/tmp/big bs=1024 count=2048 2>/dev/null
+echo "upload-md5 \$(md5sum /tmp/big | cut -d' ' -f1)"
+timeout 60 nc 192.168.128.1 $((DNS_PORT + 1 + $2)) </tmp/big || fail "upload to the host"
+echo "ok: uploaded 2 MB to the host"
+EOS
+}
+# upload_ok GUEST-OUTPUT MD5FILE — what the guest sent is what the host got.
+upload_ok() {
+	local sum
+	sum=$(sed -n 's/^ *\(\[[a-z]*\] \)\{0,1\}upload-md5 //p' "$1" | tr -d '\r')
+	[ -n "$sum" ] && grep -qx "$sum 2097152" "$2"
+}
+# The stream guest uploads too: its 1514-byte frames are merged per batch for the host tap.
+upload_server 1 "$WORK/upload1.md5"
+UP1_PID=$!
+upload_lines "$WORK/full.sh" 1
+
 boot() { # boot LABEL RUN.SH-ARGS... — one guest; its output goes to the test log
 	local label=$1 t rc
 	shift
@@ -90,6 +125,12 @@ boot() { # boot LABEL RUN.SH-ARGS... — one guest; its output goes to the test 
 check "stream: QEMU -netdev stream guest (lease, gateway, DNS, HTTP)" \
 	boot stream "$WORK/full.sh" -- -netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$S1"
 check "the guest's lease is in vmnet leases" sh -c "'$VMNET' leases | grep -q 52:54:00:12:34:56"
+wait "$UP1_PID" 2>/dev/null
+check "stream: 2 MB from the guest arrive intact at the host" upload_ok "$WORK/guest-stream.out" "$WORK/upload1.md5"
+"$VMNET" status --json >"$WORK/st-up.json"
+check "the guest's TCP segments were merged for the host tap" python3 -c "
+import json,sys; d=json.load(open('$WORK/st-up.json'))
+sys.exit(0 if any(n.get('host_merged', 0) > 100 for n in d['networks']) else 1)"
 
 # Two guests at once: a on the stream socket, b on the datagram socket (QEMU binds its own path).
 guest_script "$WORK/a.sh" 192.168.128.51
@@ -112,26 +153,10 @@ check "attach a vhost-user socket" "$VMNET" attach --vhost-user "$S3" --name qv
 guest_script "$WORK/c.sh" 192.168.128.53
 guest_script "$WORK/d.sh" 192.168.128.52
 # d also uploads 2 MB to the host: with vhost-user offloads its stack sends 64 KiB TCP
-# super-frames, which the switch cuts for the host tap (a port without offloads).
-UP_PORT=$((DNS_PORT + 2))
-python3 - "$UP_PORT" "$WORK/upload.md5" >"$WORK/upload.log" 2>&1 <<'EOPY' &
-import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("192.168.128.1", int(sys.argv[1]))); s.listen(1); s.settimeout(170)
-c, _ = s.accept(); c.settimeout(60); h = hashlib.md5(); n = 0
-while True:
-    b = c.recv(65536)
-    if not b: break
-    h.update(b); n += len(b)
-open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
-EOPY
+# super-frames, which go whole into the host tap (it has offloads too).
+upload_server 2 "$WORK/upload.md5"
 UP_PID=$!
-cat >>"$WORK/d.sh" <<EOS
-dd if=/dev/urandom of=/tmp/big bs=1024 count=2048 2>/dev/null
-echo "upload-md5 \$(md5sum /tmp/big | cut -d' ' -f1)"
-timeout 60 nc 192.168.128.1 $UP_PORT </tmp/big || fail "upload to the host"
-echo "ok: uploaded 2 MB to the host"
-EOS
+upload_lines "$WORK/d.sh" 2
 boot c -m 52:54:00:00:00:0c -x "$VMNET run --fd 3 --name fdvm --" "$WORK/c.sh" -- \
 	-netdev "stream,id=n0,addr.type=fd,addr.str=3" &
 C_PID=$!
@@ -145,12 +170,9 @@ check "fd: vmnet run --fd 3 -- qemu -netdev stream,addr.type=fd guest c (lease, 
 check "vhost-user: QEMU -netdev vhost-user guest d (lease, gateway, DNS, HTTP, reaches c)" test $D_RC -eq 0
 check "the run port is gone with the VMM" sh -c "! '$VMNET' status | grep -q fdvm"
 wait $UP_PID 2>/dev/null
-UP_SUM=$(sed -n 's/^ *\[d\] upload-md5 //p' "$WORK/guest-d.out" | tr -d '\r')
-[ -n "$UP_SUM" ] || UP_SUM=$(sed -n 's/^upload-md5 //p' "$WORK/guest-d.out" | tr -d '\r')
 check "vhost-user: the guest negotiated offloads (sends and takes super-frames)" \
 	grep -q "vhost qv.1: features .*: the guest sends offloaded frames and takes them" "$WORK/vmnetd.log"
-check "vhost-user: 2 MB from the guest arrive intact at the host (md5 $UP_SUM)" \
-	sh -c "[ -n '$UP_SUM' ] && grep -qx '$UP_SUM 2097152' '$WORK/upload.md5'"
+check "vhost-user: 2 MB from the guest arrive intact at the host" upload_ok "$WORK/guest-d.out" "$WORK/upload.md5"
 check "the vhost-user front-end was a port of its own, gone with QEMU" sh -c \
 	"grep -q 'vhost qv: front-end connected: port .* (qv.1)' '$WORK/vmnetd.log' && ! '$VMNET' status | grep -q qv.1"
 check "detach the vhost-user attachment" "$VMNET" detach qv
