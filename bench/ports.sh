@@ -6,6 +6,8 @@
 # Usage: bench/ports.sh                    (as root; see bench/README.md)
 # Env:   T=3 (seconds per run)  WARMUP=0.5  SIZES="64 1514"  BATCH=256
 #        QLEN=512 (net.unix.max_dgram_qlen in the private namespace; 10 = kernel default)
+#        UNBATCHED=1 (also rows stream-b1 and dgram-b1: the socket clients move one frame
+#        per call, as QEMU does: one write per frame, one sendto/recvfrom per datagram)
 #        BUILD=<repo>/build  OUT=<repo>/bench/out  NOBUILD=1 (skip ninja)
 #
 # Starts a private vmnetd (own socket and state dir in a temp dir, no host
@@ -82,14 +84,17 @@ S=$WORK/qs.sock DA=$WORK/da.sock DB=$WORK/db.sock
 
 run_one() { # run_one impl size
 	local impl=$1 size=$2 line rc=0
-	local common=(-s "$size" -b "$BATCH" -t "$T" -w "$WARMUP" -p "$DAEMON_PID")
-	case $impl in
+	local batch=$BATCH
+	[ "${impl%-b1}" != "$impl" ] && batch=1
+	local common=(-s "$size" -b "$batch" -t "$T" -w "$WARMUP" -p "$DAEMON_PID")
+	case ${impl%-b1} in
 	ring) line=$(ip netns exec "$NS" "$RING" "${common[@]}" 2>>"$LOG") || rc=$? ;;
 	stream) line=$(ip netns exec "$NS" "$SOCK" stream -A "$S" "${common[@]}" 2>>"$LOG") || rc=$? ;;
 	dgram) line=$(ip netns exec "$NS" "$SOCK" dgram -A "$DA" -B "$DB" "${common[@]}" 2>>"$LOG") || rc=$? ;;
 	esac
 	echo "$line" >>"$LOG"
 	line=${line/impl=ours /impl=ring }
+	line=${line/impl=${impl%-b1} /impl=$impl }
 	if [ $rc -ne 0 ] || [ -z "$line" ]; then
 		echo "  $impl size=$size FAILED (see $LOG)"
 		return 0
@@ -102,9 +107,11 @@ run_one() { # run_one impl size
 			v["cpu_tx"], v["cpu_rx"], v["cpu_d"] }'
 }
 
+IMPLS="ring stream dgram"
+[ -n "${UNBATCHED:-}" ] && IMPLS="$IMPLS stream-b1 dgram-b1"
 echo "ports: T=${T}s, batch $BATCH, results in $OUT"
 for size in $SIZES; do
-	for impl in ring stream dgram; do
+	for impl in $IMPLS; do
 		run_one "$impl" "$size"
 	done
 done
@@ -120,7 +127,7 @@ field() { # field impl size key
 	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for size in $SIZES; do
 		rm_=$(field ring "$size" rx_mpps)
-		for impl in ring stream dgram; do
+		for impl in $IMPLS; do
 			m=$(field "$impl" "$size" rx_mpps)
 			if [ -z "$m" ]; then
 				echo "| $size | $impl | failed | | | | | | | |"
@@ -135,7 +142,8 @@ field() { # field impl size key
 		done
 	done
 	echo
-	echo "Command: QLEN=$QLEN T=$T WARMUP=$WARMUP SIZES=\"$SIZES\" BATCH=$BATCH $0; $(date -u '+%Y-%m-%d %H:%M UTC'),"
+	echo "Command: QLEN=$QLEN T=$T WARMUP=$WARMUP SIZES=\"$SIZES\" BATCH=$BATCH${UNBATCHED:+ UNBATCHED=1} $0; $(date -u '+%Y-%m-%d %H:%M UTC'),"
+	[ -n "${UNBATCHED:-}" ] && echo "Rows *-b1: one frame per call (batch 1), as QEMU moves them; port/ring still against ring at batch $BATCH."
 	echo "git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) ($(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) changed files),"
 	echo "kernel $(uname -r), $(nproc) CPUs, net.unix.max_dgram_qlen=$(ip netns exec "$NS" sysctl -n net.unix.max_dgram_qlen) in the private namespace (QLEN)."
 	echo "Target (issue): each port within 2x of the ring path (port/ring >= 0.5)."

@@ -22,9 +22,11 @@
 
 /*
  * A bound datagram socket as a port taking frames up to max_frame bytes. The
- * peer is learned from the source address of the datagrams it sends (see
- * port_dgram.c). Takes fd and *sf (the file is removed with the port), also
- * on failure. Return: 0 and *out (not yet in a network), or -errno.
+ * peer is learned from the source address of the datagrams it sends; frames
+ * for it leave from a second socket connected to it, where the peer allows
+ * that (see port_dgram.c). Takes fd and *sf (the file is removed with the
+ * port), also on failure. Return: 0 and *out (not yet in a network), or
+ * -errno.
  */
 int port_dgram_new(int fd, struct sockfile *sf, const char *name, uint32_t max_frame, struct port **out);
 /* Start serving it once it is in its network. Return: 0 or -errno. */
