@@ -40,42 +40,10 @@ VMNET=$BUILD/cli/vmnet
 RING=$BUILD/bench/bench_ring
 SOCK=$BUILD/bench/bench_sock
 
-WORK=$(mktemp -d /tmp/vmnet-ports.XXXXXX)
-DAEMON_PID=""
-NS="vports$$"
-NS_MADE=""
-cleanup() {
-	set +e
-	if [ -n "$DAEMON_PID" ]; then
-		kill "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-	fi
-	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$OUT"
-RAW=$OUT/ports-raw.tsv
-LOG=$OUT/ports-log.txt
-: >"$RAW"
-: >"$LOG"
-
-ip netns add "$NS"
-NS_MADE=1
+. "$HERE/lib.sh"
+bench_begin ports
 ip netns exec "$NS" sysctl -qw net.unix.max_dgram_qlen="$QLEN"
-export VMNET_SOCKET=$WORK/vmnetd.sock
-# Started directly (no subshell, no function; `ip netns exec` execs the command
-# without forking): $! is vmnetd itself.
-ip netns exec "$NS" "$VMNETD" --socket "$VMNET_SOCKET" --state-dir "$WORK/state" --no-host-tap >"$WORK/vmnetd.log" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 100); do
-	[ -S "$VMNET_SOCKET" ] && "$VMNET" status >/dev/null 2>&1 && break
-	kill -0 "$DAEMON_PID" 2>/dev/null || break
-	sleep 0.05
-done
-"$VMNET" status >/dev/null 2>&1 || { echo "vmnetd did not start:"; cat "$WORK/vmnetd.log"; exit 1; }
+bench_daemon
 
 S=$WORK/qs.sock DA=$WORK/da.sock DB=$WORK/db.sock
 "$VMNET" attach --qemu-stream "$S" --name qs >>"$LOG" 2>&1

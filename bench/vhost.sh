@@ -39,41 +39,9 @@ VMNET=$BUILD/cli/vmnet
 RING=$BUILD/bench/bench_ring
 VHOST=$BUILD/bench/bench_vhost
 
-WORK=$(mktemp -d /tmp/vmnet-vhost.XXXXXX)
-DAEMON_PID=""
-NS="vvhost$$"
-NS_MADE=""
-cleanup() {
-	set +e
-	if [ -n "$DAEMON_PID" ]; then
-		kill "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-	fi
-	[ -n "$NS_MADE" ] && ip netns del "$NS" 2>/dev/null
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mkdir -p "$OUT"
-RAW=$OUT/vhost-raw.tsv
-LOG=$OUT/vhost-log.txt
-: >"$RAW"
-: >"$LOG"
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-
-ip netns add "$NS"
-NS_MADE=1
-export VMNET_SOCKET=$WORK/vmnetd.sock
-# Started directly (`ip netns exec` execs without forking): $! is vmnetd itself.
-ip netns exec "$NS" "$VMNETD" --socket "$VMNET_SOCKET" --state-dir "$WORK/state" --no-host-tap >"$WORK/vmnetd.log" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 100); do
-	[ -S "$VMNET_SOCKET" ] && "$VMNET" status >/dev/null 2>&1 && break
-	kill -0 "$DAEMON_PID" 2>/dev/null || break
-	sleep 0.05
-done
-"$VMNET" status >/dev/null 2>&1 || { echo "vmnetd did not start:"; cat "$WORK/vmnetd.log"; exit 1; }
+. "$HERE/lib.sh"
+bench_begin vhost
+bench_daemon
 
 VU=$WORK/vu.sock
 "$VMNET" attach --vhost-user "$VU" --name vu >>"$LOG" 2>&1
