@@ -137,6 +137,8 @@ static bool print_network(void *ctx, size_t i, xpc_object_t n)
 		       xpc_dictionary_get_bool(n, "dhcp") ? "on" : "off", ht ? ht : "none");
 		if (ht && xpc_dictionary_get_uint64(n, "host_merged"))
 			printf(" (%" PRIu64 " TCP segments merged for it)", xpc_dictionary_get_uint64(n, "host_merged"));
+		if (ht && xpc_dictionary_get_uint64(n, "host_drops"))
+			printf(" (%" PRIu64 " frames it refused)", xpc_dictionary_get_uint64(n, "host_drops"));
 	}
 	printf("\n  %-4s %-6s %-16s %-17s %10s %12s %10s %12s %8s\n", "ID", "KIND", "NAME", "MAC", "RX-FRAMES", "RX-BYTES",
 	       "TX-FRAMES", "TX-BYTES", "DROPS");

@@ -547,6 +547,7 @@ static xpc_object_t network_status(const struct network *n, uint64_t skip, uint6
 		if (gateway_host_tap(n->gateway)) {
 			xpc_dictionary_set_string(d, "host_tap", gateway_host_tap(n->gateway));
 			xpc_dictionary_set_uint64(d, "host_merged", gateway_host_merged(n->gateway));
+			xpc_dictionary_set_uint64(d, "host_drops", gateway_host_drops(n->gateway));
 		}
 		{
 			uint8_t ll[16], global[16], prefix[16];

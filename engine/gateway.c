@@ -96,6 +96,7 @@ struct gateway {
 	/* Plain TCP segments for the host tap, merged per batch (engine/coalesce.h): the host's
 	 * stack sees (and ACKs) one super-frame per batch from guests without offloads. */
 	struct coalesce co;
+	uint64_t host_drops; /* frames the host tap refused (its queue full, metadata refused) */
 };
 
 void gateway_mac_for(struct in_addr addr, uint8_t mac[6])
@@ -322,7 +323,10 @@ static bool gw_takes(const struct gateway *gw, const uint8_t *frame, size_t len)
 
 static void gw_host_emit(void *ctx, const uint8_t *frame, uint32_t len, const struct ring_vnet_hdr *vnet)
 {
-	host_tap_write(((struct gateway *)ctx)->host, frame, len, vnet);
+	struct gateway *gw = ctx;
+
+	if (host_tap_write(gw->host, frame, len, vnet) < 0)
+		gw->host_drops++;
 }
 
 static int gw_output(struct port *p, const struct frame *f)
@@ -343,7 +347,7 @@ static int gw_output(struct port *p, const struct frame *f)
 				coalesce_add(&gw->co, gw->rx, f->len, gw_host_emit, gw);
 			} else {
 				coalesce_flush(&gw->co, gw_host_emit, gw); /* keep the order */
-				host_tap_write(gw->host, gw->rx, f->len, &f->vnet);
+				gw_host_emit(gw, gw->rx, f->len, &f->vnet);
 			}
 			return 0;
 		}
@@ -355,7 +359,7 @@ static int gw_output(struct port *p, const struct frame *f)
 	} else {
 		if (gw->host) { /* super-frames and jumbo frames are never for a service */
 			coalesce_flush(&gw->co, gw_host_emit, gw);
-			host_tap_write(gw->host, f->data, f->len, &f->vnet);
+			gw_host_emit(gw, f->data, f->len, &f->vnet);
 		}
 		return 0;
 	}
@@ -555,6 +559,11 @@ static void gateway_host_new(struct gateway *gw, const struct network *net)
 uint64_t gateway_host_merged(const struct gateway *gw)
 {
 	return gw->co.merged;
+}
+
+uint64_t gateway_host_drops(const struct gateway *gw)
+{
+	return gw->host_drops;
 }
 
 const char *gateway_host_tap(const struct gateway *gw)

@@ -89,6 +89,8 @@ const struct gateway_config *gateway_cfg(const struct gateway *gw);
 const char *gateway_host_tap(const struct gateway *gw);
 /* TCP segments from guests merged into super-frames for the host tap (engine/coalesce.h). */
 uint64_t gateway_host_merged(const struct gateway *gw);
+/* Frames for the host that its tap refused. */
+uint64_t gateway_host_drops(const struct gateway *gw);
 /* The network's kernel NAT (shared mode, and the filter of host-mode networks with a host tap), or NULL. */
 struct nat_kernel *gateway_nat(const struct gateway *gw);
 /* The gateway's IPv6 addresses (link-local, global) and /64; false when IPv6 is off. */
