@@ -282,6 +282,19 @@ ratio() { python3 -c "import sys; a, b = sys.argv[1:]; print('%.2f' % (float(a) 
 label() { [ "$1" = up ] && echo "guest → host" || echo "host → guest"; }
 mtu_of() { awk -v p="$1" '$1 == p { print $5; exit }' "$WORK/raw.tsv"; }
 switch_name() { case $1 in ours) echo vmnetd ;; *) echo passt ;; esac; }
+# Where frames could have been lost on our side: vmnetd's counters and the host tap's own.
+"$BUILD/cli/vmnet" status --json >"$WORK/status.json" 2>/dev/null || true
+OURS_LOSS=$(python3 - "$WORK/status.json" "${TAG}o" <<'EOPY' 2>/dev/null
+import json, subprocess, sys
+d = json.load(open(sys.argv[1])); n = d["networks"][0]; tap = n.get("host_tap", "")
+drops = sum(p.get("tx_drops", 0) for p in n["ports"])
+k = subprocess.run(["ip", "netns", "exec", sys.argv[2], "sh", "-c",
+                    "cat /sys/class/net/%s/statistics/rx_dropped /sys/class/net/%s/statistics/tx_dropped" % (tap, tap)],
+                   capture_output=True, text=True).stdout.split()
+print("vmnetd ports dropped %d frames; host tap %s: %d refused, %d TCP segments merged; kernel rx_dropped %s, tx_dropped %s"
+      % (drops, tap, n.get("host_drops", 0), n.get("host_merged", 0), k[0] if k else "?", k[1] if len(k) > 1 else "?"))
+EOPY
+)
 {
 	echo "## QEMU guest → host: vmnetd stream port vs passt — iperf3 TCP, ${T} s × ${REPS} (medians)"
 	echo
@@ -347,6 +360,7 @@ switch_name() { case $1 in ours) echo vmnetd ;; *) echo passt ;; esac; }
 	echo "other job). Gbit/s per vCPU-thread core is the figure that other jobs on the machine disturb least:"
 	echo "what a path costs the TCG guest per byte."
 	echo
+	[ -n "$OURS_LOSS" ] && { echo "Ours, over all runs: $OURS_LOSS."; echo; }
 	echo "command: T=$T REPS=$REPS SMP=$SMP PASST_DEFAULT=$PASST_DEFAULT NICE=$NICE bench/qemu.sh; $(uname -r); $(nproc) CPUs;" \
 		"$(qemu-system-x86_64 --version | head -1); passt $(dpkg-query -W -f='${Version}' passt 2>/dev/null || echo n/a);" \
 		"iperf3 $(dpkg-query -W -f='${Version}' iperf3 2>/dev/null); before the run: load $LOAD0, machine busy $BUSY0 %;" \
