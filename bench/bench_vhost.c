@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "common/ring.h"
 #include "engine/port_vhost_internal.h"
 
 #define VRING_USED_F_NO_NOTIFY 1 /* virtio 1.1 §2.6.10: the device needs no kick */
@@ -81,17 +82,8 @@
 _Static_assert(VHOST_NET_HDR + GSO_FRAME <= 65536, "a super-frame fits one transmit buffer");
 _Static_assert(GSO_FRAME - 14 <= 65535, "IPv4 total length");
 
-/* virtio 1.1 §5.1.6: struct virtio_net_hdr_mrg_rxbuf (little endian). */
-struct vnet_hdr {
-	uint8_t flags;
-	uint8_t gso_type;
-	uint16_t hdr_len;
-	uint16_t gso_size;
-	uint16_t csum_start;
-	uint16_t csum_offset;
-	uint16_t num_buffers;
-} __attribute__((packed));
-_Static_assert(sizeof(struct vnet_hdr) == VHOST_NET_HDR, "virtio-net header with num_buffers");
+/* The virtio-net header with num_buffers (virtio 1.1 §5.1.6): the project's own, common/ring.h. */
+_Static_assert(sizeof(struct ring_vnet_hdr) == VHOST_NET_HDR, "virtio-net header with num_buffers");
 
 #define VNET_HDR_F_NEEDS_CSUM 1
 #define VNET_HDR_GSO_TCPV4 1
@@ -407,7 +399,7 @@ static int q_wait(struct fe *fe, struct bvq *q, int ms)
 /* ------------------------------------------------------------------ */
 
 /* One received frame: its header, its first buffer's part and its whole length. */
-typedef void (*rx_fn)(void *ctx, const struct vnet_hdr *h, const uint8_t *f, size_t first, size_t len);
+typedef void (*rx_fn)(void *ctx, const struct ring_vnet_hdr *h, const uint8_t *f, size_t first, size_t len);
 
 /*
  * Take every frame vmnetd put in the receive queue, hand each to fn, and make
@@ -425,7 +417,7 @@ static int rx_take(struct fe *fe, rx_fn fn, void *ctx)
 		struct vring_used_elem e = ue[q->last_used % q->num];
 		uint32_t id = le32toh(e.id), len = le32toh(e.len);
 		const uint8_t *b;
-		struct vnet_hdr h;
+		struct ring_vnet_hdr h;
 		uint16_t nbuf;
 		uint64_t total = 0;
 
@@ -461,13 +453,13 @@ struct rxstat {
 	uint64_t frames, bytes, other;
 };
 
-static bool gso_frame_is_ours(const struct vnet_hdr *h, const uint8_t *f, size_t first)
+static bool gso_frame_is_ours(const struct ring_vnet_hdr *h, const uint8_t *f, size_t first)
 {
 	return first >= GSO_MAGIC_OFF + 16 && h->gso_type == VNET_HDR_GSO_TCPV4 && !memcmp(f, mac_rx, 6) &&
 	       f[12] == 0x08 && f[13] == 0x00 && !memcmp(f + GSO_MAGIC_OFF, gso_magic, sizeof(gso_magic));
 }
 
-static void rx_count(void *ctx, const struct vnet_hdr *h, const uint8_t *f, size_t first, size_t len)
+static void rx_count(void *ctx, const struct ring_vnet_hdr *h, const uint8_t *f, size_t first, size_t len)
 {
 	struct rxstat *s = ctx;
 
@@ -527,13 +519,13 @@ static void tx_prepare(struct fe *fe)
 
 	for (unsigned i = 0; i < q->num; i++) {
 		uint8_t *b = q->buf + (size_t)i * q->slot;
-		struct vnet_hdr h = { 0 };
+		struct ring_vnet_hdr h = { 0 };
 
 		if (gso) {
 			uint8_t *f = b + VHOST_NET_HDR, *ip = f + 14, *tcp = ip + 20;
 			uint32_t sum = 0;
 
-			h = (struct vnet_hdr){ .flags = VNET_HDR_F_NEEDS_CSUM, .gso_type = VNET_HDR_GSO_TCPV4,
+			h = (struct ring_vnet_hdr){ .flags = VNET_HDR_F_NEEDS_CSUM, .gso_type = VNET_HDR_GSO_TCPV4,
 					       .hdr_len = htole16(GSO_HDRS), .gso_size = htole16(GSO_MSS),
 					       .csum_start = htole16(14 + 20), .csum_offset = htole16(16) };
 			memset(f, 0, GSO_FRAME);
@@ -683,7 +675,7 @@ static int rx_main(void)
 	return atomic_load(&sh->failed) ? 1 : 0;
 }
 
-static void tx_watch(void *ctx, const struct vnet_hdr *h, const uint8_t *f, size_t first, size_t len)
+static void tx_watch(void *ctx, const struct ring_vnet_hdr *h, const uint8_t *f, size_t first, size_t len)
 {
 	(void)ctx, (void)h, (void)len;
 	if (atomic_load(&sh->rx_up) && bench_frame_is_learn(f, first, mac_rx))

@@ -24,7 +24,7 @@
 /* What one segment is made of; offsets into the frame. */
 struct seg {
 	bool v6;
-	uint32_t l3, l4, hdrs, payload;
+	uint32_t l4, hdrs, payload;
 	uint32_t seq;
 	uint8_t flags;
 };
@@ -49,7 +49,6 @@ static bool seg_parse(const uint8_t *f, uint32_t len, struct seg *s)
 
 	if (!eth)
 		return false;
-	s->l3 = 14;
 	if (eth[12] == 0x08 && eth[13] == 0x00) {
 		/* No options, no fragment (DF alone is fine), TCP, the length the frame has (no padding). */
 		if (!(ip = cur_pull(&c, 20)) || ip[0] != 0x45 || (ip[6] & 0x3f) || ip[7] || ip[9] != 6 ||
@@ -183,7 +182,6 @@ void coalesce_add(struct coalesce *c, const uint8_t *frame, uint32_t len, coales
 	}
 	memcpy(c->buf, frame, len);
 	c->len = len;
-	c->l3 = s.l3;
 	c->l4 = s.l4;
 	c->hdrs = s.hdrs;
 	c->mss = s.payload;

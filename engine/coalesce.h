@@ -37,7 +37,7 @@ typedef void (*coalesce_emit_fn)(void *ctx, const uint8_t *frame, uint32_t len, 
 struct coalesce {
 	uint8_t buf[14 + COALESCE_MAX];
 	uint32_t len;       /* bytes in buf; 0 = nothing pending */
-	uint32_t l3, l4;    /* offsets of the IP and TCP headers */
+	uint32_t l4;        /* offset of the TCP header */
 	uint32_t hdrs;      /* Ethernet + IP + TCP header bytes */
 	uint32_t mss;       /* payload of the first segment */
 	uint32_t next_seq;  /* sequence number the next segment must carry */

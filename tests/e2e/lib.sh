@@ -37,6 +37,18 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { echo "ok: $*"; }
+# refused WHAT STATUS CMD... — the command fails with exit status STATUS and says something
+refused() {
+	local what=$1 want=$2 rc; shift 2
+	"$@" >"$WORK/out.txt" 2>&1
+	rc=$?
+	CHECKS=$((CHECKS + 1))
+	if [ "$rc" -eq "$want" ] && [ -s "$WORK/out.txt" ]; then
+		pass "$what (exit $rc: $(head -c 160 "$WORK/out.txt" | tr '\n' ' '))"
+	else
+		fail "$what (exit $rc, expected $want)"; cat "$WORK/out.txt"
+	fi
+}
 check() { # check "description" command...
 	local what=$1; shift
 	CHECKS=$((CHECKS + 1))

@@ -14,18 +14,6 @@ VHOST="python3 $(dirname "$0")/vhostpeer.py"
 DEFS="$WORK/state/networks"
 LAB="$DEFS/lab.conf"
 
-# refused WHAT STATUS CMD... — the command fails with exit status STATUS and says something
-refused() {
-	local what=$1 want=$2 rc; shift 2
-	"$@" >"$WORK/out.txt" 2>&1
-	rc=$?
-	CHECKS=$((CHECKS + 1))
-	if [ "$rc" -eq "$want" ] && [ -s "$WORK/out.txt" ]; then
-		pass "$what (exit $rc: $(head -c 160 "$WORK/out.txt" | tr '\n' ' '))"
-	else
-		fail "$what (exit $rc, expected $want)"; cat "$WORK/out.txt"
-	fi
-}
 show_has() { "$VMNET" network show "$1" | grep -qF -- "$2"; }
 status_has() { "$VMNET" status | grep -qF -- "$1"; }
 # offer_in PREFIX MODE PATH MAC — a DHCP offer through the attachment, from the network PREFIX.0/24

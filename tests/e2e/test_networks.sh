@@ -9,18 +9,6 @@ DEFS="$WORK/state/networks"
 
 listed() { "$VMNET" network list | awk 'NR > 1 {print $1}' | grep -qx "$1"; }
 show_has() { "$VMNET" network show "$1" | grep -qE "$2"; }
-# refused WHAT STATUS CMD... — the command fails with exit status STATUS and says something
-refused() {
-	local what=$1 want=$2 rc; shift 2
-	"$@" >"$WORK/out.txt" 2>&1
-	rc=$?
-	CHECKS=$((CHECKS + 1))
-	if [ "$rc" -eq "$want" ] && [ -s "$WORK/out.txt" ]; then
-		pass "$what (exit $rc: $(head -c 120 "$WORK/out.txt" | tr '\n' ' '))"
-	else
-		fail "$what (exit $rc, expected $want)"; cat "$WORK/out.txt"
-	fi
-}
 set_mac() { ip -n "$1" link set eth0 down; ip -n "$1" link set eth0 address "$2"; ip -n "$1" link set eth0 up; }
 
 start_daemon --socket-mode 0666
