@@ -23,12 +23,21 @@
  * so the switch has learned the receiver's port and the run measures unicast
  * forwarding. MACs are fixed (02:be:4c:00:01:01 sender, :02 receiver).
  *
+ * Direct modes (stream-direct, dgram-direct) take vmnetd out: the sender and
+ * the receiver hold the two ends of one socketpair() of that type, with the
+ * same buffer sizes vmnetd's port asks for, and move the same frames the same
+ * way. They measure what the kernel itself allows for one hop between two
+ * processes on this machine: a port through vmnetd needs two such hops (VMM
+ * to vmnetd, vmnetd to VMM), so it can reach at best about half of it.
+ *
  * Usage: bench_sock stream -A PATH [common options]
  *        bench_sock dgram -A PATH_A -B PATH_B [common options]
- * Output: one "RESULT impl=stream|dgram ..." line on stdout.
+ *        bench_sock stream-direct|dgram-direct [common options]
+ * Output: one "RESULT impl=stream|dgram|stream-direct|dgram-direct ..." line on stdout.
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,10 +54,14 @@ enum { MODE_STREAM, MODE_DGRAM };
 
 #define SLOT 2048                /* per-frame buffer (dgram) and spacing */
 #define STREAM_RXBUF (512 * 1024) /* receive buffer for the stream framing */
+/* Direct modes: the socket buffers vmnetd's stream and dgram ports ask for. */
+#define DIRECT_SOCKBUF_STREAM (1024 * 1024)
+#define DIRECT_SOCKBUF_DGRAM (4 * 1024 * 1024)
 
 static struct bench_shared *sh;
 static struct bench_opts opt;
 static int mode;
+static int direct_fd[2] = { -1, -1 }; /* direct modes: [0] the sender's end, [1] the receiver's */
 static const uint8_t mac_tx[6] = { 0x02, 0xbe, 0x4c, 0x00, 0x01, 0x01 };
 static const uint8_t mac_rx[6] = { 0x02, 0xbe, 0x4c, 0x00, 0x01, 0x02 };
 
@@ -74,11 +87,29 @@ static int un_addr(struct sockaddr_un *a, const char *path)
 	return (int)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
 }
 
+/* Direct modes: take our end of the socketpair, close the other. */
+static int client_open_direct(struct client *c, const char *who)
+{
+	bool tx = !strcmp(who, "tx");
+
+	memset(c, 0, sizeof(*c));
+	c->fd = direct_fd[tx ? 0 : 1];
+	close(direct_fd[tx ? 1 : 0]);
+	c->buf = malloc(mode == MODE_STREAM ? STREAM_RXBUF : (size_t)BENCH_MAX_BATCH * SLOT);
+	if (!c->buf) {
+		bench_fail(sh, "%s: out of memory", who);
+		return -1;
+	}
+	return 0;
+}
+
 /* Open the client. who: "tx"/"rx" (names the bound dgram path). Return: 0 or -1 (bench_fail called). */
 static int client_open(struct client *c, const char *path, const char *who)
 {
 	int len;
 
+	if (!path)
+		return client_open_direct(c, who);
 	memset(c, 0, sizeof(*c));
 	len = un_addr(&c->dst, path);
 	if (len < 0) {
@@ -138,7 +169,10 @@ static int client_send1(struct client *c, const uint8_t *frame, size_t len)
 
 		return n == (ssize_t)(len + 4) ? 0 : -1;
 	}
-	return sendto(c->fd, frame, len, 0, (struct sockaddr *)&c->dst, c->dst_len) == (ssize_t)len ? 0 : -1;
+	return sendto(c->fd, frame, len, 0, c->dst_len ? (struct sockaddr *)&c->dst : NULL, c->dst_len) ==
+			       (ssize_t)len
+		       ? 0
+		       : -1;
 }
 
 typedef void (*frame_fn)(const uint8_t *f, size_t len, void *ctx);
@@ -374,7 +408,8 @@ static int tx_main(void)
 		}
 		bench_frame_fill(f + t.hdr, opt.size, mac_rx, mac_tx);
 		t.iov[i] = (struct iovec){ f, opt.size };
-		t.msg[i].msg_hdr = (struct msghdr){ .msg_name = &c.dst, .msg_namelen = c.dst_len, .msg_iov = &t.iov[i],
+		t.msg[i].msg_hdr = (struct msghdr){ .msg_name = c.dst_len ? &c.dst : NULL, .msg_namelen = c.dst_len,
+						    .msg_iov = &t.iov[i],
 						    .msg_iovlen = 1 };
 	}
 	bench_send_loop(sh, &opt, tx_send, &t);
@@ -387,15 +422,20 @@ static int tx_main(void)
 
 int main(int argc, char **argv)
 {
-	static const char *usage = "stream|dgram -A PATH [-B PATH]   (first argument; dgram needs -B)";
+	static const char *usage = "stream|dgram -A PATH [-B PATH] | stream-direct|dgram-direct   (first argument; dgram "
+				   "needs -B)";
 	char *av[64];
 	int ac = 0;
+	bool direct;
 
-	if (argc < 2 || argc > 62 || (strcmp(argv[1], "stream") && strcmp(argv[1], "dgram"))) {
+	if (argc < 2 || argc > 62 ||
+	    (strcmp(argv[1], "stream") && strcmp(argv[1], "dgram") && strcmp(argv[1], "stream-direct") &&
+	     strcmp(argv[1], "dgram-direct"))) {
 		fprintf(stderr, "usage: %s %s [common options, see -h]\n", argv[0], usage);
 		return 2;
 	}
-	mode = strcmp(argv[1], "stream") ? MODE_DGRAM : MODE_STREAM;
+	mode = strncmp(argv[1], "stream", 6) ? MODE_DGRAM : MODE_STREAM;
+	direct = strstr(argv[1], "-direct") != NULL;
 	av[ac++] = argv[0];
 	for (int i = 2; i < argc; i++)
 		av[ac++] = argv[i];
@@ -403,7 +443,23 @@ int main(int argc, char **argv)
 	bench_parse(ac, av, &opt, usage);
 	path_a = opt.tap_a;
 	path_b = opt.tap_b;
-	if (!path_a || (mode == MODE_DGRAM && !path_b)) {
+	if (direct) {
+		int v = mode == MODE_STREAM ? DIRECT_SOCKBUF_STREAM : DIRECT_SOCKBUF_DGRAM;
+
+		if (path_a || path_b) {
+			fprintf(stderr, "%s: %s takes no -A/-B (no vmnetd in between)\n", argv[0], argv[1]);
+			return 2;
+		}
+		if (socketpair(AF_UNIX, (mode == MODE_STREAM ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, direct_fd) <
+		    0) {
+			fprintf(stderr, "%s: socketpair: %s\n", argv[0], strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < 2; i++) {
+			(void)setsockopt(direct_fd[i], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+			(void)setsockopt(direct_fd[i], SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+		}
+	} else if (!path_a || (mode == MODE_DGRAM && !path_b)) {
 		fprintf(stderr, "usage: %s %s\n", argv[0], usage);
 		return 2;
 	}
