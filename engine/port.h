@@ -25,11 +25,17 @@ struct port;
  * copy the frame to private memory before parsing it (gateway services do).
  * len and vnet are always private copies. vnet is all zero unless the port
  * that made the frame has offloads (port.offload, engine/offload.h).
+ * Without `keep`, data is valid only during the output() call. With `keep`,
+ * the port that made the frame promises the bytes stay valid and unchanged
+ * until switch_flush() returns (it flushes before reusing its buffer), so an
+ * output may queue a reference instead of a copy and send it at flush.
+ * Anything that makes a new frame from another starts without keep.
  */
 struct frame {
 	const uint8_t *data;
 	uint32_t len;
 	bool shared;
+	bool keep;
 	struct ring_vnet_hdr vnet;
 };
 

@@ -6,6 +6,7 @@
 #ifndef VMNET_ENGINE_PORT_STREAM_H
 #define VMNET_ENGINE_PORT_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/port.h"
@@ -16,7 +17,7 @@
 /* The largest length accepted on the wire (a 64 KiB TSO frame plus virtio-net header room). */
 #define STREAM_MAX_FRAME 65550u
 /* Per connection: bytes received but not yet a whole frame, and bytes queued for the peer. */
-#define STREAM_RX_CAP (128u * 1024)
+#define STREAM_RX_CAP (512u * 1024)
 #define STREAM_TX_CAP (256u * 1024)
 /* Connections one listening attachment takes at once. */
 #define STREAM_MAX_CONNS 64
@@ -24,18 +25,24 @@
 /* ---- the framing parser (no I/O: unit tests and the fuzzer drive it directly) ---- */
 struct stream_rx {
 	uint8_t *buf;
-	uint32_t cap, fill; /* buf[0..fill) holds bytes received and not yet handed over */
+	uint32_t cap, fill; /* buf[start..fill) holds bytes received and not yet handed over */
+	uint32_t start;     /* 0 unless keep: where the rest begins until stream_rx_compact() */
 	uint32_t bad_len;   /* the length that made stream_rx_parse fail */
+	bool keep;          /* leave the frames handed over in place until stream_rx_compact() */
 };
 typedef void (*stream_frame_fn)(void *ctx, const uint8_t *frame, uint32_t len);
 /*
  * Hand every complete frame in rx->buf to fn, in order, and move the
- * incomplete rest to the start of the buffer. Lengths from 1 to
+ * incomplete rest to the start of the buffer (with rx->keep: leave
+ * everything in place and only note where the rest begins; the frames'
+ * bytes stay valid until stream_rx_compact()). Lengths from 1 to
  * STREAM_MAX_FRAME are frames (fn judges their size); 0 or more is a corrupt
  * stream. Return: frames handed over, or -EPROTO (rx->bad_len set; the
  * frames before the bad header were handed over).
  */
 int stream_rx_parse(struct stream_rx *rx, stream_frame_fn fn, void *ctx);
+/* Move the rest left by a parse with rx->keep to the start of the buffer. */
+void stream_rx_compact(struct stream_rx *rx);
 
 /* ---- ports ---- */
 /*

@@ -4,13 +4,16 @@
  *
  * The first byte picks how the bytes arrive: in reads of 1 to 256 bytes
  * (sizes taken cyclically from the next bytes) or all at once, into a buffer
- * of the port's size (STREAM_RX_CAP), as port_stream.c receives them. The
+ * of the port's size (STREAM_RX_CAP), as port_stream.c receives them; its
+ * bit 3 parses in place (rx.keep) and compacts before each read, as the port
+ * does. The
  * same stream is also parsed in one piece, and both must agree: the same
  * frames (count, lengths, content hash) and the same verdict on a bad
  * length. Checked on every frame: 1 <= length <= STREAM_MAX_FRAME and that
  * it lies inside the buffer; the kept rest never exceeds the buffer.
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,16 +41,23 @@ static void on_frame(void *ctx, const uint8_t *f, uint32_t len)
 		t->hash = t->hash * 31 + f[i];
 }
 
-/* Feed [data, data+size) in chunks. Return: 0, or -EPROTO. */
-static int feed(const uint8_t *data, size_t size, const uint8_t *sizes, size_t nsizes, struct tally *t, uint8_t *buf)
+/* Feed [data, data+size) in chunks; keep: parse in place and compact before the next chunk,
+ * as the port does. Return: 0, or -EPROTO. */
+static int feed(const uint8_t *data, size_t size, const uint8_t *sizes, size_t nsizes, struct tally *t, uint8_t *buf,
+		bool keep)
 {
-	struct stream_rx rx = { .buf = buf, .cap = STREAM_RX_CAP };
+	struct stream_rx rx = { .buf = buf, .cap = STREAM_RX_CAP, .keep = keep };
 	size_t off = 0, k = 0;
 
 	t->lo = buf;
 	t->hi = buf + STREAM_RX_CAP;
 	while (off < size) {
-		size_t room = rx.cap - rx.fill, chunk = nsizes ? (size_t)sizes[k++ % nsizes] + 1 : size - off;
+		size_t room, chunk;
+
+		if (rx.start)
+			stream_rx_compact(&rx);
+		room = rx.cap - rx.fill;
+		chunk = nsizes ? (size_t)sizes[k++ % nsizes] + 1 : size - off;
 
 		if (chunk > size - off)
 			chunk = size - off;
@@ -58,7 +68,8 @@ static int feed(const uint8_t *data, size_t size, const uint8_t *sizes, size_t n
 		off += chunk;
 		if (stream_rx_parse(&rx, on_frame, t) < 0)
 			return -1;
-		assert(rx.fill < STREAM_HDR + STREAM_MAX_FRAME);
+		assert(rx.start <= rx.fill && rx.fill - rx.start < STREAM_HDR + STREAM_MAX_FRAME);
+		assert(keep || rx.start == 0);
 	}
 	return 0;
 }
@@ -79,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The one-piece reference is limited to what one buffer holds. */
 	if (size - 1 - nsizes > STREAM_RX_CAP)
 		size = 1 + nsizes + STREAM_RX_CAP;
-	ra = feed(data + 1 + nsizes, size - 1 - nsizes, data + 1, nsizes, &a, buf1);
-	rb = feed(data + 1 + nsizes, size - 1 - nsizes, NULL, 0, &b, buf2);
+	ra = feed(data + 1 + nsizes, size - 1 - nsizes, data + 1, nsizes, &a, buf1, data[0] & 8);
+	rb = feed(data + 1 + nsizes, size - 1 - nsizes, NULL, 0, &b, buf2, false);
 	assert(ra == rb);
 	assert(a.n == b.n && a.hash == b.hash);
 	return 0;
