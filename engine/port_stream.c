@@ -60,8 +60,12 @@
 #define STREAM_ACCEPTS 16
 /* Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max). */
 #define STREAM_SOCKBUF (1024 * 1024)
-/* Frames referenced without a copy before flush() must send them (two iovecs each, < IOV_MAX). */
-#define STREAM_ZC_FRAMES 256
+/* Without a copy: frames of at least STREAM_ZC_MIN bytes are referenced (smaller ones cost less
+ * to copy than an iovec costs the kernel); at most STREAM_ZC_IOV iovecs (<= IOV_MAX) and
+ * STREAM_ZC_STAGE bytes of copied headers and small frames between two sends. */
+#define STREAM_ZC_MIN 512
+#define STREAM_ZC_IOV 512
+#define STREAM_ZC_STAGE (32u * 1024)
 
 _Static_assert(STREAM_RX_CAP >= STREAM_HDR + STREAM_MAX_FRAME, "a whole frame must fit in the RX buffer");
 _Static_assert(STREAM_TX_CAP >= STREAM_HDR + STREAM_MAX_FRAME, "a whole frame must fit in the TX queue");
@@ -79,10 +83,11 @@ struct stream_conn {
 	uint32_t tx_head, tx_len;
 	bool out_armed;                   /* EPOLLOUT is watched: the peer's socket was full */
 	bool warned_size;
-	/* Frames referenced in place (frame.keep), sent at flush: only while the TX queue is empty. */
-	uint32_t zn, zbytes;              /* frames, and bytes with their headers */
-	struct iovec zv[2 * STREAM_ZC_FRAMES];
-	uint8_t zhdr[STREAM_ZC_FRAMES][STREAM_HDR];
+	/* Gathering (zn > 0, only while the TX queue is empty): frames referenced in place
+	 * (frame.keep), with headers and small frames between them copied into zstage. */
+	uint32_t zn, zbytes, zstage_len; /* iovecs; bytes they hold; bytes used in zstage */
+	struct iovec zv[STREAM_ZC_IOV];
+	uint8_t zstage[STREAM_ZC_STAGE];
 };
 
 struct stream_listener {
@@ -215,10 +220,24 @@ static void tx_put(struct stream_conn *sc, const uint8_t *src, uint32_t n)
 	sc->tx_len += n;
 }
 
+/* Copy n bytes into zstage, extending the last iovec when it ends there. */
+static void stage_put(struct stream_conn *sc, const void *src, uint32_t n)
+{
+	uint8_t *at = sc->zstage + sc->zstage_len;
+	struct iovec *last = sc->zn ? &sc->zv[sc->zn - 1] : NULL;
+
+	memcpy(at, src, n);
+	sc->zstage_len += n;
+	if (last && (uint8_t *)last->iov_base >= sc->zstage && (uint8_t *)last->iov_base + last->iov_len == at)
+		last->iov_len += n;
+	else
+		sc->zv[sc->zn++] = (struct iovec){ at, n };
+}
+
 /* Send the frames referenced in place; copy what the socket does not take into the (empty) TX queue. */
 static void conn_send_refs(struct stream_conn *sc)
 {
-	struct msghdr m = { .msg_iov = sc->zv, .msg_iovlen = 2 * sc->zn };
+	struct msghdr m = { .msg_iov = sc->zv, .msg_iovlen = sc->zn };
 	size_t done = 0;
 	ssize_t n;
 
@@ -234,7 +253,7 @@ static void conn_send_refs(struct stream_conn *sc)
 		if (n > 0)
 			done = (size_t)n;
 		/* tx_len is 0 here and zbytes <= STREAM_TX_CAP: the rest fits. */
-		for (uint32_t i = 0; i < 2 * sc->zn; i++) {
+		for (uint32_t i = 0; i < sc->zn; i++) {
 			size_t l = sc->zv[i].iov_len;
 
 			if (done >= l) {
@@ -247,6 +266,7 @@ static void conn_send_refs(struct stream_conn *sc)
 	}
 	sc->zn = 0;
 	sc->zbytes = 0;
+	sc->zstage_len = 0;
 	if (sc->tx_len)
 		conn_write(sc); /* the socket was full: this arms EPOLLOUT */
 }
@@ -260,18 +280,31 @@ static int conn_output(struct port *p, const struct frame *f)
 
 	if (p->broken)
 		return -ENOBUFS;
-	if (sc->zn && (!f->keep || sc->zn == STREAM_ZC_FRAMES || sc->zbytes + need > STREAM_TX_CAP))
-		conn_send_refs(sc); /* keep the order, and what cannot be sent must fit the queue */
-	if (f->keep && !sc->tx_len && !sc->out_armed && !p->broken) {
-		memcpy(sc->zhdr[sc->zn], hdr, STREAM_HDR);
-		sc->zv[2 * sc->zn] = (struct iovec){ sc->zhdr[sc->zn], STREAM_HDR };
-		sc->zv[2 * sc->zn + 1] = (struct iovec){ (void *)f->data, f->len };
-		sc->zn++;
-		sc->zbytes += need;
-		return 0;
+	if (f->keep && f->len >= STREAM_ZC_MIN && !sc->zn && !sc->tx_len && !sc->out_armed)
+		sc->zn = 0; /* start gathering: the queue is empty, so nothing goes out before this frame */
+	else if (!sc->zn)
+		goto queue;
+	/* Gathering: reference a big kept frame, copy anything else into zstage; send first what
+	 * would not fit (what a send leaves is copied into the queue, which must hold it). */
+	bool ref = f->keep && f->len >= STREAM_ZC_MIN;
+	uint32_t stage = ref ? STREAM_HDR : need;
+
+	if (sc->zn + 2 > STREAM_ZC_IOV || sc->zbytes + need > STREAM_TX_CAP ||
+	    sc->zstage_len + stage > STREAM_ZC_STAGE) {
+		conn_send_refs(sc);
+		if (p->broken)
+			return -ENOBUFS;
+		if (!ref || sc->tx_len || sc->out_armed)
+			goto queue;
 	}
-	if (p->broken)
-		return -ENOBUFS;
+	stage_put(sc, hdr, STREAM_HDR);
+	if (ref)
+		sc->zv[sc->zn++] = (struct iovec){ (void *)f->data, f->len };
+	else
+		stage_put(sc, f->data, f->len);
+	sc->zbytes += need;
+	return 0;
+queue:
 	if (STREAM_TX_CAP - sc->tx_len < need && !sc->out_armed)
 		conn_write(sc); /* a big batch: make room rather than drop while the socket takes more */
 	if (STREAM_TX_CAP - sc->tx_len < need)
