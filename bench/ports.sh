@@ -129,7 +129,7 @@ done
 				m = mpps[key, r]
 				if (m == "") continue
 				if (mpps["ring" SUBSEP s, r] > 0) rr = rr " " m / mpps["ring" SUBSEP s, r]
-				if (i !~ /direct|ring/ && mpps[dk, r] > 0) rd = rd " " m / mpps[dk, r]
+				if (i !~ /direct|ring|-b1/ && mpps[dk, r] > 0) rd = rd " " m / mpps[dk, r]
 			}
 			pr = (i == "ring") ? "1" : (rr == "" ? "n/a" : sprintf("%.2f", median(rr)))
 			pd = (rd == "") ? "" : sprintf("%.2f", median(rd))
