@@ -29,6 +29,7 @@ check_not "a relative name beyond the socket limit is refused" "$VMNET" attach -
 check "stream: DHCP offer from the gateway" $PEER stream "$S1" dhcp 52:54:00:00:00:01
 check "stream: ARP reply from the gateway" $PEER stream "$S1" arp 52:54:00:00:00:01 192.168.128.50 192.168.128.1
 check "stream: two connections are two ports (unicast between them)" $PEER stream "$S1" pair "$S1"
+check "stream: 20000 frames of 60 to 1514 bytes VM to VM arrive intact and in order" $PEER stream "$S1" bulk 20000
 check "stream: a reconnecting client gets the same lease each time" $PEER stream "$S1" reconnect 52:54:00:00:00:09 3
 
 for k in zero huge garbage midframe; do

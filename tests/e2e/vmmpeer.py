@@ -20,12 +20,17 @@ Actions (exit 0 when the check holds):
                             one must keep working and the bad one be cut (except oversize)
   flood N                   a slow reader (this connection) and a flooder of N frames;
                             then the slow reader still works
+  bulk N [AHEAD]            two connections: A sends B N unicast frames of 60 to 1514
+                            bytes in bursts of 128, at most AHEAD (256) frames ahead of
+                            B's reading; B must get every one, intact and in order (VM to
+                            VM through vmnetd, big frames by reference)
 """
 import atexit
 import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 ETH_TEST = 0x88B5  # IEEE local experimental ethertype
@@ -239,6 +244,60 @@ def act_pair(mode, addr, addr2, mode2):
     return 0 if got else 1
 
 
+def bulk_frame(dst, src, i):
+    n = 60 + (i * 397) % 1455  # 60 .. 1514 bytes
+    body = struct.pack("!I", i) + bytes((i * 7 + k) & 0xFF for k in range(256))
+    body = (body * (n // len(body) + 1))[: n - 14]
+    return dst + src + struct.pack("!H", ETH_TEST) + body
+
+
+def act_bulk(mode, addr, n, ahead=256):
+    a, b = Peer(mode, addr), Peer(mode, addr)
+    amac, bmac = mac_bytes("52:54:00:00:00:d1"), mac_bytes("52:54:00:00:00:d2")
+    b.send(test_frame(BCAST, bmac, "hello from b"))
+    if not a.wait(lambda f: f[6:12] == bmac, 3):
+        print("a never saw b")
+        return 1
+    st = {"got": 0, "lost": 0, "damaged": 0, "reordered": 0, "other": 0, "next": 0}
+
+    def reader():
+        while st["next"] < n:
+            f = b.recv(5)
+            if f is None or f == b"":
+                return
+            if len(f) < 18 or f[6:12] != amac or f[12:14] != struct.pack("!H", ETH_TEST):
+                st["other"] += 1
+                continue
+            i = struct.unpack("!I", f[14:18])[0]
+            if i < st["next"]:
+                st["reordered"] += 1
+                continue
+            st["lost"] += i - st["next"]
+            st["next"] = i + 1
+            if f != bulk_frame(bmac, amac, i):
+                st["damaged"] += 1
+            else:
+                st["got"] += 1
+
+    t = threading.Thread(target=reader)
+    t.start()
+    t0, i = time.time(), 0
+    while i < n and time.time() - t0 < 60:
+        # bursts of 128, at most 384 frames (~300 KB) ahead of the reader: vmnetd never
+        # waits for a slow VM (it drops what its queue cannot hold), so the test lets B keep up
+        if i - st["next"] > ahead:
+            time.sleep(0.0005)
+            continue
+        burst = b"".join(struct.pack("!I", len(f)) + f for f in
+                         (bulk_frame(bmac, amac, k) for k in range(i, min(n, i + 128))))
+        a.s.sendall(burst)
+        i = min(n, i + 128)
+    t.join(30)
+    print("b got %d of %d frames intact and in order; lost %d, damaged %d, out of order %d, others %d; %.1f s"
+          % (st["got"], n, st["lost"], st["damaged"], st["reordered"], st["other"], time.time() - t0))
+    return 0 if st["got"] == n else 1
+
+
 def main():
     mode, addr, action, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     if action == "dhcp":
@@ -265,6 +324,8 @@ def main():
         return act_bad(mode, addr, args[0])
     if action == "flood":
         return act_flood(mode, addr, int(args[0]))
+    if action == "bulk":
+        return act_bulk(mode, addr, int(args[0]), *(int(x) for x in args[1:2]))
     print(__doc__)
     return 2
 
