@@ -27,13 +27,16 @@
  *
  * Without a copy: a frame whose bytes stay put until the switch's flush
  * (frame.keep, which this port's own receive side promises: it parses in
- * place and compacts its buffer only after a switch_flush) is not copied
- * into the queue while the queue is empty: output() notes an iovec for its
- * header and one for its bytes, and flush() sends them all with one sendmsg
- * straight from the sender's receive buffer. Whatever the socket does not
- * take is copied into the queue then, while the bytes are still valid, and
- * waits there as above. VM to VM over stream sockets this saves one of the
- * three copies vmnetd makes of every frame.
+ * place and compacts or refills its buffer only after a switch_flush) and
+ * of at least STREAM_ZC_MIN bytes is not copied into the queue while the
+ * queue is empty: output() notes an iovec for its bytes, and copies its
+ * length header (and any small or unkept frame that follows) into a staging
+ * area, each run of copied bytes one iovec. flush() sends them all with one
+ * sendmsg, the big frames straight from the sender's receive buffer.
+ * Whatever the socket does not take is copied into the queue then, while
+ * the bytes are still valid, and waits there as above. VM to VM over stream
+ * sockets this saves one of the three copies vmnetd makes of a big frame;
+ * small frames are cheaper to copy than to describe to the kernel.
  *
  * Nothing is allocated per frame: both buffers are allocated with the
  * connection.
@@ -280,15 +283,14 @@ static int conn_output(struct port *p, const struct frame *f)
 
 	if (p->broken)
 		return -ENOBUFS;
-	if (f->keep && f->len >= STREAM_ZC_MIN && !sc->zn && !sc->tx_len && !sc->out_armed)
-		sc->zn = 0; /* start gathering: the queue is empty, so nothing goes out before this frame */
-	else if (!sc->zn)
-		goto queue;
-	/* Gathering: reference a big kept frame, copy anything else into zstage; send first what
-	 * would not fit (what a send leaves is copied into the queue, which must hold it). */
 	bool ref = f->keep && f->len >= STREAM_ZC_MIN;
 	uint32_t stage = ref ? STREAM_HDR : need;
 
+	/* Gathering starts with a frame to reference, and only behind an empty queue (order). */
+	if (!sc->zn && !(ref && !sc->tx_len && !sc->out_armed))
+		goto queue;
+	/* Gathering: reference a big kept frame, copy anything else into zstage; send first what
+	 * would not fit (what a send leaves is copied into the queue, which must hold it). */
 	if (sc->zn + 2 > STREAM_ZC_IOV || sc->zbytes + need > STREAM_TX_CAP ||
 	    sc->zstage_len + stage > STREAM_ZC_STAGE) {
 		conn_send_refs(sc);
