@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "common/fdpass.h"
 #include "common/ring.h"
 #include "engine/port_vhost_internal.h"
 
@@ -127,26 +128,12 @@ struct fe {
 /* Send one message with optional descriptors. Return: 0 or -errno. */
 static int fe_send(struct fe *fe, uint32_t req, const void *pl, uint32_t len, const int *fds, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_MAX_REGIONS)];
-		struct cmsghdr align;
-	} cm;
+	FDPASS_BUF(VHOST_MAX_REGIONS) cm;
 	struct vhost_msg_hdr h = { htole32(req), htole32(VHOST_USER_VERSION), htole32(len) };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)(uintptr_t)pl, len } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.buf;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	fdpass_attach(&m, cm.buf, fds, (size_t)nfds);
 	return sendmsg(fe->sock, &m, MSG_NOSIGNAL) == (ssize_t)(sizeof(h) + len) ? 0 : -EIO;
 }
 

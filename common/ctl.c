@@ -8,13 +8,12 @@
 #include <unistd.h>
 #include <xpc/xpc.h>
 
+#include "common/fdpass.h"
+
 int ctl_send(int sock, uint16_t type, uint32_t seq, uint32_t status, void *payload_dict, const int *fds, int nfds)
 {
 	struct ctl_hdr hdr = { .magic = CTL_MAGIC, .version = CTL_VERSION, .type = type, .seq = seq, .status = status };
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
-		struct cmsghdr align;
-	} cm;
+	FDPASS_BUF(CTL_MAX_FDS) cm;
 	struct iovec iov[2];
 	struct msghdr msg = { 0 };
 	void *body = NULL;
@@ -37,18 +36,7 @@ int ctl_send(int sock, uint16_t type, uint32_t seq, uint32_t status, void *paylo
 	iov[1] = (struct iovec){ .iov_base = body, .iov_len = blen };
 	msg.msg_iov = iov;
 	msg.msg_iovlen = blen ? 2 : 1;
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	}
+	fdpass_attach(&msg, cm.buf, fds, (size_t)nfds);
 	do
 		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -91,10 +79,7 @@ static void close_fds(int *fds, int *nfds)
 
 int ctl_recv(int sock, struct ctl_hdr *hdr, void **payload, int *fds, int *nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS * 2)];
-		struct cmsghdr align;
-	} cm;
+	FDPASS_BUF(CTL_MAX_FDS * 2) cm;
 	int dummy_n = 0;
 	int *pn = nfds ? nfds : &dummy_n;
 	struct iovec iov;

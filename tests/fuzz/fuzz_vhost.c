@@ -65,6 +65,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "common/log.h"
 #include "engine/loop.h"
 #include "engine/network.h"
@@ -312,25 +313,11 @@ static int fd_of(const struct fe *fe, unsigned kind)
 
 static void send_raw(struct fe *fe, const void *b, size_t n, const int *fds, unsigned nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
-		struct cmsghdr align;
-	} cm;
+	FDPASS_BUF(FDS_MAX) cm;
 	struct iovec iov = { (void *)(uintptr_t)b, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		m.msg_control = cm.buf;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
+	fdpass_attach(&m, cm.buf, fds, (size_t)nfds);
 	/* vmnetd may have hung up already (EPIPE): the script goes on regardless. */
 	(void)sendmsg(fe->sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 }

@@ -48,6 +48,7 @@
 #include <vmnet/vmnet.h>
 #include <xpc/xpc.h>
 
+#include "common/fdpass.h"
 #include "common/ctl.h"
 #include "tests/e2e/robust/rb_util.h"
 #include "common/ring.h"
@@ -109,25 +110,11 @@ static int raw_connect(void)
 /* Send raw bytes (+ fds) as one packet. Return: 0 or -errno. */
 static int send_raw(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 64)];
-		struct cmsghdr align;
-	} cm;
+	FDPASS_BUF(64) cm;
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nfds > 0) {
-		struct cmsghdr *c;
-
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.b;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	}
+	fdpass_attach(&msg, cm.buf, fds, nfds > 0 ? (size_t)nfds : 0);
 	return sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
