@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "api_common.h"
+#include "tests/unit/bytes.h"
 
 #define UDP_PORT 5001
 #define SINK_PORT 5002
@@ -82,28 +83,6 @@ static bool have_peer_mac;
 static uint8_t rx_mem[RX_BATCH * MAX_PKT];
 static uint8_t tx_buf[MAX_PKT + 1]; /* + 1: the packet one byte over the limit (test_params) */
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
 static void vnet_put(uint8_t *p, const struct vnet_hdr *h)
 {
 	const uint16_t f[5] = { h->hdr_len, h->gso_size, h->csum_start, h->csum_offset, h->num_buffers };
@@ -134,7 +113,7 @@ static uint8_t source_byte(size_t i)
 /* ---- internet checksum ---- */
 
 /* The one's-complement sum of len bytes added to s, not folded. */
-static uint64_t sum16(const uint8_t *p, size_t len, uint64_t s)
+static uint64_t sum_words(const uint8_t *p, size_t len, uint64_t s)
 {
 	for (size_t i = 0; i + 1 < len; i += 2)
 		s += (uint32_t)(p[i] << 8 | p[i + 1]);
@@ -154,7 +133,7 @@ static uint16_t fold(uint64_t s)
 /* The pseudo-header sum (RFC 793 §3.1, RFC 8200 §8.1) of the packet whose IP header is at ip. */
 static uint64_t pseudo_sum(const uint8_t *ip, bool v6, uint8_t proto, size_t l4len)
 {
-	uint64_t s = v6 ? sum16(ip + 8, 32, 0) : sum16(ip + 12, 8, 0);
+	uint64_t s = v6 ? sum_words(ip + 8, 32, 0) : sum_words(ip + 12, 8, 0);
 
 	return s + proto + (uint32_t)l4len;
 }
@@ -191,7 +170,7 @@ static void l4_csum_set(uint8_t *ip, bool v6, const struct pkt *p, size_t l4len,
 	uint16_t good;
 
 	put16(l4 + off, 0);
-	good = (uint16_t)~fold(sum16(l4, l4len, ps));
+	good = (uint16_t)~fold(sum_words(l4, l4len, ps));
 	if (!good && p->proto == PROTO_UDP)
 		good = 0xffff; /* RFC 768: a computed zero is sent as all ones */
 	switch (p->cs) {
@@ -238,7 +217,7 @@ static size_t pkt_build(uint8_t *f, const uint8_t src_mac[6], const struct pkt *
 		memcpy(ip + 12, &own4, 4);
 		memcpy(ip + 16, &peer4, 4);
 		if (p->cs == CS_FULL || p->cs == CS_PARTIAL)
-			put16(ip + 10, (uint16_t)~fold(sum16(ip, IP4_LEN, 0)));
+			put16(ip + 10, (uint16_t)~fold(sum_words(ip, IP4_LEN, 0)));
 	}
 	put16(l4, p->sport);
 	put16(l4 + 2, p->dport);
@@ -302,12 +281,12 @@ static bool parse_ip(uint8_t *f, size_t len, struct ipp *p)
 
 static bool ip4_csum_ok(const struct ipp *p)
 {
-	return p->v6 || fold(sum16(p->ip, p->iphl, 0)) == 0xffff;
+	return p->v6 || fold(sum_words(p->ip, p->iphl, 0)) == 0xffff;
 }
 
 static bool l4_csum_ok(const struct ipp *p)
 {
-	return fold(sum16(p->l4, p->l4len, pseudo_sum(p->ip, p->v6, p->proto, p->l4len))) == 0xffff;
+	return fold(sum_words(p->l4, p->l4len, pseudo_sum(p->ip, p->v6, p->proto, p->l4len))) == 0xffff;
 }
 
 /*
@@ -321,7 +300,7 @@ static bool finish_partial(uint8_t *f, size_t len, const struct vnet_hdr *h)
 
 	if (h->csum_start < ETH_LEN || field + 2 > len)
 		return false;
-	put16(f + field, (uint16_t)~fold(sum16(f + h->csum_start, len - h->csum_start, 0)));
+	put16(f + field, (uint16_t)~fold(sum_words(f + h->csum_start, len - h->csum_start, 0)));
 	return true;
 }
 
