@@ -17,6 +17,7 @@
 #        UNBATCHED=1 (also rows stream-b1 and dgram-b1: the socket clients move one frame
 #        per call, as QEMU does: one write per frame, one sendto/recvfrom per datagram)
 #        BUILD=<repo>/build  OUT=<repo>/bench/out  NOBUILD=1 (skip ninja)
+#        VMNETD=<path> (run another vmnetd binary: A/B comparisons of a change)
 #
 # Starts a private vmnetd (own socket and state dir in a temp dir, no host
 # tap), attaches one --qemu-stream socket (both bench clients connect to it:
